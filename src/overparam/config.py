@@ -1,0 +1,234 @@
+"""Typed, frozen configurations with canonical JSON and content-hashed run ids.
+
+A training configuration is a tree of frozen dataclasses (data, model, optimizer, training
+schedule). Its canonical JSON leaves out every field at its default, sorts keys and uses compact
+separators, so that a new field whose default means "no effect" keeps all existing ids. The
+*config id* is the sha256 of that JSON; the *run id* of replicate ``seed`` is the sha256 of the
+canonical JSON of ``{"config": ..., "seed": seed}``. Tests pin a few ids.
+
+Validation happens in ``__post_init__`` and raises :class:`overparam.errors.ConfigError` naming
+the field, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from overparam.errors import ConfigError
+
+OPTIMIZERS = ("sgd", "adam", "gd")
+SCHEDULES = ("cosine", "constant")
+LR_SCALINGS = ("linear", "sqrt", "none")
+PARAMETERIZATIONS = ("standard", "ntk")
+
+
+def _check(cond: bool, field_name: str, value: object, allowed: str) -> None:
+    if not cond:
+        raise ConfigError(field_name, value, allowed)
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which data set and which seeded transforms of it.
+
+    ``seed`` drives the training subset and the label noise; it is part of the configuration
+    (replicates share the data and differ in initialization and data order, as in the blueprint's
+    Appendix D).
+    """
+
+    name: str = "mnist1d"
+    n_train: int | None = None
+    label_noise: float = 0.0
+    random_labels: bool = False
+    standardize: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        from overparam.data import DATASETS
+
+        _check(self.name in DATASETS, "data", self.name, f"one of {', '.join(DATASETS)}")
+        if self.n_train is not None:
+            _check(_is_int(self.n_train) and self.n_train > 0, "n_train", self.n_train,
+                   "a positive integer")
+        _check(isinstance(self.label_noise, (int, float)) and 0.0 <= self.label_noise < 1.0,
+               "label_noise", self.label_noise, "a rate in [0, 1)")
+        _check(_is_int(self.seed) and self.seed >= 0, "data_seed", self.seed,
+               "a non-negative integer")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A model by its parseable name (``mlp_w128``, ``mlp_w64_d6``, ``cnn_c16``, ``linear_w32_d3``)."""
+
+    name: str = "mlp_w128"
+    parameterization: str = "standard"
+
+    def __post_init__(self) -> None:
+        from overparam.models.registry import parse_name
+
+        parse_name(self.name)
+        _check(self.parameterization in PARAMETERIZATIONS, "parameterization",
+               self.parameterization, f"one of {', '.join(PARAMETERIZATIONS)}")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Optimizer, learning rate and its batch-size scaling rule, schedule.
+
+    The effective learning rate at batch size ``B`` is ``lr * s(B / base_batch_size)`` with
+    ``s(r) = r`` (linear, Goyal et al. 2017, arXiv:1706.02677), ``sqrt(r)`` (Krizhevsky 2014,
+    arXiv:1404.5997) or ``1`` (none). The blueprint's Appendix A: SGD, momentum 0.9, LR 0.01 at
+    batch 128, linear scaling, cosine annealing, no weight decay. ``gd`` is full-batch gradient
+    descent: SGD on the whole training set each step.
+    """
+
+    name: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    lr_scaling: str = "linear"
+    base_batch_size: int = 128
+    schedule: str = "cosine"
+    beta1: float = 0.9
+    beta2: float = 0.999
+
+    def __post_init__(self) -> None:
+        _check(self.name in OPTIMIZERS, "optimizer", self.name, f"one of {', '.join(OPTIMIZERS)}")
+        _check(isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0,
+               "lr", self.lr, "a positive finite number")
+        _check(isinstance(self.momentum, (int, float)) and 0.0 <= self.momentum < 1.0,
+               "momentum", self.momentum, "a number in [0, 1)")
+        _check(isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0,
+               "weight_decay", self.weight_decay, "a non-negative number")
+        _check(self.lr_scaling in LR_SCALINGS, "lr_scaling", self.lr_scaling,
+               f"one of {', '.join(LR_SCALINGS)}")
+        _check(_is_int(self.base_batch_size) and self.base_batch_size > 0, "base_batch_size",
+               self.base_batch_size, "a positive integer")
+        _check(self.schedule in SCHEDULES, "schedule", self.schedule,
+               f"one of {', '.join(SCHEDULES)}")
+        _check(0.0 <= self.beta1 < 1.0, "beta1", self.beta1, "a number in [0, 1)")
+        _check(0.0 <= self.beta2 < 1.0, "beta2", self.beta2, "a number in [0, 1)")
+
+    def effective_lr(self, batch_size: int) -> float:
+        """Learning rate after the scaling rule at ``batch_size``."""
+        ratio = batch_size / self.base_batch_size
+        if self.lr_scaling == "linear":
+            return self.lr * ratio
+        if self.lr_scaling == "sqrt":
+            return self.lr * math.sqrt(ratio)
+        return self.lr
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training configuration; replicates (seeds) are not part of it.
+
+    ``epochs`` passes over the training set, or ``steps`` optimizer steps when given. The test set
+    is evaluated every ``eval_every`` epochs; per-epoch training loss and accuracy are the running
+    means over that epoch's mini-batches, and the final training metrics come from a clean pass
+    over the whole training set in evaluation mode.
+    """
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    epochs: int = 20
+    steps: int | None = None
+    batch_size: int = 128
+    eval_every: int = 1
+
+    def __post_init__(self) -> None:
+        _check(_is_int(self.epochs) and self.epochs > 0, "epochs", self.epochs,
+               "a positive integer")
+        if self.steps is not None:
+            _check(_is_int(self.steps) and self.steps > 0, "steps", self.steps,
+                   "a positive integer")
+        _check(_is_int(self.batch_size) and self.batch_size > 0, "batch_size", self.batch_size,
+               "a positive integer")
+        _check(_is_int(self.eval_every) and self.eval_every > 0, "eval_every", self.eval_every,
+               "a positive integer")
+
+    def resolved_batch_size(self, n_train: int) -> int:
+        """Batch size actually used: the whole set for full-batch GD; checked against ``n_train``."""
+        if self.optim.name == "gd":
+            return n_train
+        _check(self.batch_size <= n_train, "batch_size", self.batch_size,
+               f"at most the training set size ({n_train})")
+        return self.batch_size
+
+
+def to_canonical_dict(obj: Any) -> Any:
+    """Nested dict of a config with every field at its default left out."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out = {}
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if f.default is not dataclasses.MISSING:
+                default = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:
+                default = dataclasses.MISSING
+            if default is not dataclasses.MISSING and value == default:
+                continue
+            out[f.name] = to_canonical_dict(value)
+        return out
+    if isinstance(obj, (list, tuple)):
+        return [to_canonical_dict(v) for v in obj]
+    if isinstance(obj, float) and obj.is_integer():
+        return obj
+    return obj
+
+
+def canonical_json(obj: Any) -> str:
+    """Sorted, compact JSON of a config (defaults left out)."""
+    return json.dumps(to_canonical_dict(obj), sort_keys=True, separators=(",", ":"))
+
+
+def config_id(cfg: Any) -> str:
+    """sha256 hex digest of the canonical JSON of a configuration."""
+    return hashlib.sha256(canonical_json(cfg).encode()).hexdigest()
+
+
+def run_id(cfg: Any, seed: int) -> str:
+    """sha256 of ``{"config": canonical(cfg), "seed": seed}``: the identity of one replicate."""
+    payload = json.dumps({"config": to_canonical_dict(cfg), "seed": int(seed)}, sort_keys=True,
+                         separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """Rebuild a (nested) config dataclass from a canonical dict; unknown keys are errors."""
+    kwargs = {}
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    for key, value in data.items():
+        if key not in names:
+            raise ConfigError(key, value, f"a field of {cls.__name__}: {', '.join(names)}")
+        sub = _SUBCONFIGS.get((cls.__name__, key))
+        kwargs[key] = from_dict(sub, value) if sub is not None else value
+    return cls(**kwargs)
+
+
+_SUBCONFIGS = {
+    ("TrainConfig", "data"): DataConfig,
+    ("TrainConfig", "model"): ModelConfig,
+    ("TrainConfig", "optim"): OptimConfig,
+}
+
+
+def derive_seed(seed: int, source: str) -> int:
+    """A 63-bit seed for one source of randomness (``init``, ``order``, ``probe``...) of a replicate.
+
+    sha256 of ``f"{source}:{seed}"``: independent streams per source, stable across versions.
+    """
+    digest = hashlib.sha256(f"{source}:{int(seed)}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)

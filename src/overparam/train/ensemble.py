@@ -1,0 +1,93 @@
+"""K copies of one architecture, each with its own parameters, evaluated as one batched model.
+
+Parameters and buffers of the K members are stacked along a new leading axis
+(``torch.func.stack_module_state``) and the member network is mapped over that axis with
+``torch.vmap(functional_call)``; inputs are ``[K, B, ...]`` (each member its own batch) or
+``[B, ...]`` shared by all members. BatchNorm in training mode works: the stacked running
+statistics are updated in place per member.
+
+For the MLPs of :mod:`overparam.models.mlp` a structured fast path replaces vmap by one
+``baddbmm`` per layer (``h <- b + h W^T`` batched over members), the same arithmetic with fewer
+dispatches.
+
+Because the training loss is the *sum* over members of each member's mean loss, the gradient
+with respect to member k's slice of a stacked parameter is exactly member k's own gradient, and
+element-wise optimizers (SGD with momentum, Adam) applied to the stacked tensors update each
+member exactly as if it were trained alone.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state
+
+from overparam.models.mlp import MLP
+
+
+class Ensemble:
+    """A batched ensemble of ``len(models)`` members sharing one architecture."""
+
+    def __init__(self, models: list[nn.Module]):
+        if not models:
+            raise ValueError("an ensemble needs at least one model")
+        self.size = len(models)
+        self.base = copy.deepcopy(models[0])
+        params, buffers = stack_module_state(models)
+        self.params: dict[str, torch.Tensor] = {
+            k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
+        self.buffers: dict[str, torch.Tensor] = {k: v.detach().clone() for k, v in buffers.items()}
+        self.fast_mlp = isinstance(self.base, MLP) and not self.buffers
+        self.training = True
+
+    def parameters(self) -> list[torch.Tensor]:
+        return list(self.params.values())
+
+    def train(self, mode: bool = True) -> Ensemble:
+        self.training = mode
+        self.base.train(mode)
+        return self
+
+    def eval(self) -> Ensemble:
+        return self.train(False)
+
+    def __call__(self, x: torch.Tensor, shared: bool = False) -> torch.Tensor:
+        """Outputs ``[K, B, ...]`` for inputs ``[K, B, ...]`` (or ``[B, ...]`` when ``shared``)."""
+        if self.fast_mlp:
+            return self._mlp_forward(x, shared)
+        in_dims = (0, 0, None if shared else 0)
+        return torch.vmap(self._member_forward, in_dims=in_dims, randomness="different")(
+            self.params, self.buffers, x)
+
+    def _member_forward(self, params: dict, buffers: dict, x: torch.Tensor) -> torch.Tensor:
+        return functional_call(self.base, (params, buffers), (x,))
+
+    def _mlp_forward(self, x: torch.Tensor, shared: bool) -> torch.Tensor:
+        mlp = self.base
+        h = x.flatten(1) if shared else x.flatten(2)
+        last = len(mlp.layers) - 1
+        for i, (ws, bs) in enumerate(mlp.layer_scales()):
+            w = self.params[f"layers.{i}.weight"].transpose(1, 2)
+            b = self.params[f"layers.{i}.bias"].unsqueeze(1)
+            if shared and i == 0:
+                h = torch.matmul(h, w).mul(ws) if ws != 1.0 else torch.matmul(h, w)
+                h = h + (b * bs if bs != 1.0 else b)
+            else:
+                h = torch.baddbmm(b, h, w, beta=bs, alpha=ws)
+            if i < last:
+                h = mlp.act(h)
+        return h
+
+    def member_state(self, k: int) -> dict[str, torch.Tensor]:
+        """State dict of member ``k`` (parameters and buffers), detached copies."""
+        state = {name: p[k].detach().clone() for name, p in self.params.items()}
+        state.update({name: b[k].detach().clone() for name, b in self.buffers.items()})
+        return state
+
+    def member(self, k: int) -> nn.Module:
+        """A standalone module holding member ``k``'s weights."""
+        model = copy.deepcopy(self.base)
+        model.load_state_dict(self.member_state(k))
+        return model
