@@ -8,7 +8,9 @@ statistics are updated in place per member.
 
 For the MLPs of :mod:`overparam.models.mlp` a structured fast path replaces vmap by one
 ``baddbmm`` per layer (``h <- b + h W^T`` batched over members), the same arithmetic with fewer
-dispatches.
+dispatches; there the weights are kept transposed (``[K, in, out]``), see
+:meth:`Ensemble.to_member_layout`. Code that edits ``params`` element-wise (masks, rewinding) is
+layout-agnostic; code that needs a member's own layout goes through ``to_member_layout``.
 
 Because the training loss is the *sum* over members of each member's mean loss, the gradient
 with respect to member k's slice of a stacked parameter is exactly member k's own gradient, and
@@ -40,7 +42,23 @@ class Ensemble:
             k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
         self.buffers: dict[str, torch.Tensor] = {k: v.detach().clone() for k, v in buffers.items()}
         self.fast_mlp = isinstance(self.base, MLP) and not self.buffers
+        if self.fast_mlp:
+            # Fast-path layout: weights stored transposed, [K, in, out], so that the gradient of
+            # h @ W^T arrives contiguous (no layout copy in gradient accumulation).
+            for name in self._transposed_names():
+                w = self.params[name].detach().transpose(1, 2).contiguous()
+                self.params[name] = w.requires_grad_(True)
         self.training = True
+
+    def _transposed_names(self) -> list[str]:
+        return [f"layers.{i}.weight" for i in range(len(self.base.layers))] if self.fast_mlp else []
+
+    def to_member_layout(self, name: str, t: torch.Tensor) -> torch.Tensor:
+        """Tensor ``t`` laid out like ``self.params[name]`` (``[K, ...]`` or one member's
+        ``[...]``), returned in the member module's own layout."""
+        if name in self._transposed_names():
+            return t.transpose(-1, -2)
+        return t
 
     def parameters(self) -> list[torch.Tensor]:
         return list(self.params.values())
@@ -69,7 +87,7 @@ class Ensemble:
         h = x.flatten(1) if shared else x.flatten(2)
         last = len(mlp.layers) - 1
         for i, (ws, bs) in enumerate(mlp.layer_scales()):
-            w = self.params[f"layers.{i}.weight"].transpose(1, 2)
+            w = self.params[f"layers.{i}.weight"]
             b = self.params[f"layers.{i}.bias"].unsqueeze(1)
             if shared and i == 0:
                 h = torch.matmul(h, w).mul(ws) if ws != 1.0 else torch.matmul(h, w)
@@ -82,7 +100,8 @@ class Ensemble:
 
     def member_state(self, k: int) -> dict[str, torch.Tensor]:
         """State dict of member ``k`` (parameters and buffers), detached copies."""
-        state = {name: p[k].detach().clone() for name, p in self.params.items()}
+        state = {name: self.to_member_layout(name, p[k].detach()).clone()
+                 for name, p in self.params.items()}
         state.update({name: b[k].detach().clone() for name, b in self.buffers.items()})
         return state
 

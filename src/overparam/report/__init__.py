@@ -1,0 +1,1 @@
+"""Reports: Markdown/CSV tables and the environment record."""

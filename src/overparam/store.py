@@ -1,0 +1,146 @@
+"""SQLite run store: one row per finished run, written with all its metrics in one transaction.
+
+WAL mode lets readers (reports) run while the driver writes. A run is identified by its run id
+(:func:`overparam.config.run_id`); :meth:`RunStore.put` inserts the run row, its final result and
+every per-epoch metric inside a single transaction, so a process killed at any point leaves
+either the whole run or nothing, and a restarted sweep skips exactly the finished ids. Only the
+driver process writes. This module knows nothing of torch.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    config_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    config TEXT NOT NULL,
+    result TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_config ON runs(config_id);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id TEXT NOT NULL REFERENCES runs(run_id),
+    epoch INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value REAL,
+    PRIMARY KEY (run_id, epoch, name)
+);
+"""
+
+
+class RunStore:
+    """A run store in the SQLite file ``path`` (created with its directory when missing)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def has(self, run_id: str) -> bool:
+        row = self._conn.execute("SELECT 1 FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        return row is not None
+
+    def finished(self, run_ids: Iterable[str]) -> set[str]:
+        """The subset of ``run_ids`` already in the store."""
+        ids = list(run_ids)
+        out: set[str] = set()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            q = f"SELECT run_id FROM runs WHERE run_id IN ({','.join('?' * len(chunk))})"
+            out.update(r[0] for r in self._conn.execute(q, chunk))
+        return out
+
+    def put(self, run_id: str, config_id: str, kind: str, seed: int, config: dict[str, Any],
+            result: dict[str, Any], history: list[dict[str, float]]) -> bool:
+        """Insert one finished run with its per-epoch metrics atomically.
+
+        Returns False (and writes nothing) when the run is already stored: a run never lands
+        twice.
+        """
+        rows = [(run_id, int(h["epoch"]), name, _num(v))
+                for h in history for name, v in h.items() if name != "epoch"]
+        with self._transaction() as c:
+            if c.execute("SELECT 1 FROM runs WHERE run_id=?", (run_id,)).fetchone():
+                return False
+            c.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?)",
+                      (run_id, config_id, kind, int(seed), json.dumps(config, sort_keys=True),
+                       json.dumps(result, sort_keys=True), time.time()))
+            c.executemany("INSERT INTO metrics VALUES (?,?,?,?)", rows)
+        return True
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        row = self._conn.execute(
+            "SELECT run_id, config_id, kind, seed, config, result FROM runs WHERE run_id=?",
+            (run_id,)).fetchone()
+        return _row(row) if row else None
+
+    def runs(self, config_id: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+        """All stored runs (optionally of one config id or kind), ordered by config and seed."""
+        q = "SELECT run_id, config_id, kind, seed, config, result FROM runs"
+        conds, args = [], []
+        if config_id is not None:
+            conds.append("config_id=?")
+            args.append(config_id)
+        if kind is not None:
+            conds.append("kind=?")
+            args.append(kind)
+        if conds:
+            q += " WHERE " + " AND ".join(conds)
+        q += " ORDER BY config_id, seed"
+        return [_row(r) for r in self._conn.execute(q, args)]
+
+    def history(self, run_id: str) -> list[dict[str, float]]:
+        """Per-epoch metrics of one run as a list of dicts ordered by epoch."""
+        by_epoch: dict[int, dict[str, float]] = {}
+        for epoch, name, value in self._conn.execute(
+                "SELECT epoch, name, value FROM metrics WHERE run_id=? ORDER BY epoch", (run_id,)):
+            by_epoch.setdefault(epoch, {"epoch": epoch})[name] = value
+        return [by_epoch[e] for e in sorted(by_epoch)]
+
+    def count(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+
+
+def _num(v: Any) -> float | None:
+    if v is None:
+        return None
+    f = float(v)
+    return None if f != f else f
+
+
+def _row(r: tuple) -> dict[str, Any]:
+    return {"run_id": r[0], "config_id": r[1], "kind": r[2], "seed": r[3],
+            "config": json.loads(r[4]), "result": json.loads(r[5])}
