@@ -46,7 +46,8 @@ def parse_name(name: str) -> ModelSpec:
 
 def build(name: str, input_shape: tuple[int, ...] = (1, 28, 28), num_outputs: int = 10,
           *, parameterization: str = "standard", seed: int | None = None,
-          generator: torch.Generator | None = None, **options) -> nn.Module:
+          generator: torch.Generator | None = None, device: torch.device | str = "cpu",
+          **options) -> nn.Module:
     """Build model ``name`` for inputs ``input_shape`` (without the batch axis).
 
     The initialization is drawn from ``generator`` (or a fresh one seeded with ``seed``); with
@@ -58,15 +59,19 @@ def build(name: str, input_shape: tuple[int, ...] = (1, 28, 28), num_outputs: in
     spec = parse_name(name)
     if generator is None:
         generator = torch.Generator().manual_seed(0 if seed is None else int(seed))
-    if spec.family == "cnn":
-        if len(input_shape) != 3:
-            raise ConfigError("model", name, f"a CNN needs image inputs [C, H, W], got {input_shape}")
-        model: nn.Module = CNN(input_shape[0], input_shape[1], input_shape[2], spec.width,
-                               num_outputs, **options)
-    else:
-        activation = {"mlp": "relu", "tanh": "tanh", "linear": "linear"}[spec.family]
-        model = MLP(math.prod(input_shape), spec.width, num_outputs, spec.depth, activation,
-                    parameterization=parameterization, **options)
+    if spec.family == "cnn" and len(input_shape) != 3:
+        raise ConfigError("model", name, f"a CNN needs image inputs [C, H, W], got {input_shape}")
+    # Built on the meta device (torch's constructors would draw from the global RNG), then
+    # materialized and initialized from ``generator`` alone.
+    with torch.device("meta"):
+        if spec.family == "cnn":
+            model: nn.Module = CNN(input_shape[0], input_shape[1], input_shape[2], spec.width,
+                                   num_outputs, **options)
+        else:
+            activation = {"mlp": "relu", "tanh": "tanh", "linear": "linear"}[spec.family]
+            model = MLP(math.prod(input_shape), spec.width, num_outputs, spec.depth, activation,
+                        parameterization=parameterization, **options)
+    model = model.to_empty(device=device)
     model.reset_parameters(generator)
     return model
 

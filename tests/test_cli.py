@@ -1,0 +1,58 @@
+import json
+
+import pytest
+
+from overparam.cli import main, parse_seeds
+
+
+@pytest.mark.parametrize("argv, field", [
+    (["train", "--data", "imagenet"], "data"),
+    (["train", "--model", "mlp_w0"], "model"),
+    (["train", "--model", "vgg"], "model"),
+    (["train", "--lr", "-0.1"], "lr"),
+    (["train", "--label-noise", "1.0"], "label_noise"),
+    (["train", "--label-noise", "-0.2"], "label_noise"),
+    (["train", "--batch-size", "5000"], "batch_size"),
+    (["train", "--optimizer", "lbfgs"], "optimizer"),
+    (["train", "--seeds", "4-1"], "seeds"),
+    (["train", "--epochs", "0"], "epochs"),
+    (["train", "--device", "cuda:7"], "device"),
+    (["train", "--epochs", "abc"], "--epochs"),
+    (["run", "nonexistent"], "study"),
+    (["reproduce", "--preset", "huge"], "preset"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, field, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse's own type errors
+        code = e.code
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and field in err and "Traceback" not in err
+
+
+def test_parse_seeds():
+    assert parse_seeds("0-4") == [0, 1, 2, 3, 4]
+    assert parse_seeds("0,2,7") == [0, 2, 7]
+    assert parse_seeds("0-1,5") == [0, 1, 5]
+
+
+def test_train_json_and_resume(tmp_path, capsys):
+    argv = ["train", "--data", "digits", "--model", "mlp_w16", "--seeds", "0-1", "--epochs", "2",
+            "--json", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert len(first["config_id"]) == 64 and [r["seed"] for r in first["results"]] == [0, 1]
+    assert {"train_acc", "test_acc", "train_loss", "test_loss"} <= set(first["results"][0])
+    assert main(argv) == 0  # second time: read from the store
+    second = json.loads(capsys.readouterr().out)
+    assert second == first
+    assert main(["report", "--out", str(tmp_path)]) == 0
+    assert "mlp_w16" in (tmp_path / "report.md").read_text()
+
+
+def test_list_and_reproduce(tmp_path, capsys):
+    assert main(["list"]) == 0
+    assert "mnist1d" in capsys.readouterr().out
+    assert main(["reproduce", "--out", str(tmp_path)]) == 0
+    assert "torch" in (tmp_path / "report.md").read_text()
