@@ -61,9 +61,10 @@ def build(name: str, input_shape: tuple[int, ...] = (1, 28, 28), num_outputs: in
         generator = torch.Generator().manual_seed(0 if seed is None else int(seed))
     if spec.family == "cnn" and len(input_shape) != 3:
         raise ConfigError("model", name, f"a CNN needs image inputs [C, H, W], got {input_shape}")
-    # Built on the meta device (torch's constructors would draw from the global RNG), then
-    # materialized and initialized from ``generator`` alone.
-    with torch.device("meta"):
+    # torch's constructors draw from the global RNG: construct inside a forked RNG state (restored
+    # afterwards), then draw the initialization from ``generator`` alone. On the meta device (for
+    # counting parameters of models too big to allocate) nothing is drawn.
+    with torch.random.fork_rng(devices=[]), torch.device(device):
         if spec.family == "cnn":
             model: nn.Module = CNN(input_shape[0], input_shape[1], input_shape[2], spec.width,
                                    num_outputs, **options)
@@ -71,8 +72,8 @@ def build(name: str, input_shape: tuple[int, ...] = (1, 28, 28), num_outputs: in
             activation = {"mlp": "relu", "tanh": "tanh", "linear": "linear"}[spec.family]
             model = MLP(math.prod(input_shape), spec.width, num_outputs, spec.depth, activation,
                         parameterization=parameterization, **options)
-    model = model.to_empty(device=device)
-    model.reset_parameters(generator)
+    if torch.device(device).type != "meta":
+        model.reset_parameters(generator)
     return model
 
 

@@ -26,13 +26,13 @@ from overparam.config import TrainConfig, derive_seed, run_id
 from overparam.data.dataset import Dataset
 from overparam.models import build
 from overparam.train.ensemble import Ensemble
-from overparam.train.optim import make_optimizer, schedule_factor, set_lr
+from overparam.train.optim import Optimizer, make_optimizer, schedule_factor, set_lr
 
 
 @dataclass
 class HookContext:
     ensemble: Ensemble
-    optimizer: torch.optim.Optimizer
+    optimizer: Optimizer
     seeds: list[int]
     epoch: int
     step: int
@@ -157,7 +157,7 @@ def train(cfg: TrainConfig, seeds: list[int], data: Dataset | None = None,
             out = ens(xb)
             losses = per_sample_loss(out, yb, data.task)
             loss = losses.sum() / idx.shape[1]
-            opt.zero_grad(set_to_none=True)
+            opt.zero_grad()
             loss.backward()
             ctx = HookContext(ens, opt, seeds, epoch, step)
             for h in hooks.post_backward:
@@ -177,7 +177,7 @@ def train(cfg: TrainConfig, seeds: list[int], data: Dataset | None = None,
             "train_loss": (run_loss / seen).tolist(),
             "train_acc": ((run_correct / seen) if data.task == "classification"
                           else torch.full((K,), float("nan"))).tolist(),
-            "lr": [opt.param_groups[0]["lr"]] * K,
+            "lr": [opt.lr] * K,
         }
         last = epoch == epochs - 1
         if (epoch + 1) % cfg.eval_every == 0 or last:
