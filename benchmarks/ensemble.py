@@ -100,9 +100,9 @@ def fmt(times):
 
 
 def in_process(repeats: int) -> None:
-    import torch
+    from overparam.runtime import configure_process
 
-    torch.set_num_threads(1)
+    configure_process(threads=1)  # applies to both loops alike
     from overparam.data import load
 
     load("mnist1d")  # generate / cache once, outside the timings

@@ -165,3 +165,34 @@ def test_regression_task_uses_mse():
 def test_duplicate_seeds_rejected():
     with pytest.raises(ValueError, match="duplicate"):
         train(TrainConfig(), [0, 0], data=tiny_data())
+
+
+@pytest.mark.parametrize("name, param, task", [
+    ("mlp_w8", "standard", "classification"), ("mlp_w8_d3", "ntk", "classification"),
+    ("tanhmlp_w8", "standard", "regression"), ("linear_w8_d3", "ntk", "regression"),
+])
+def test_fused_mlp_gradients_equal_autograd(name, param, task):
+    data = tiny_data()
+    if task == "regression":
+        data.y_train = torch.randn(len(data.x_train), 2, dtype=torch.float64)
+        data.num_classes, data.task = 0, "regression"
+    cfg = TrainConfig(model=ModelConfig(name=name, parameterization=param))
+    out_dim = 2 if task == "regression" else data.num_classes
+    members = [build(name, data.input_shape, out_dim, parameterization=param, seed=s).double()
+               for s in (0, 1)]
+    ens = Ensemble(members)
+    if param == "ntk":
+        ens.base.b_std = 0.3
+    x = torch.stack([data.x_train[:7], data.x_train[7:14]]).double()
+    y = torch.stack([data.y_train[:7], data.y_train[7:14]])
+    losses, out = ens.fused_loss_and_grad(x, y, task)
+    fused = {k: v.grad.clone() for k, v in ens.params.items()}
+    for v in ens.params.values():
+        v.grad = None
+    from overparam.train.loop import per_sample_loss
+    ref_losses = per_sample_loss(ens(x), y, task)
+    (ref_losses.sum() / 7).backward()
+    assert torch.allclose(losses, ref_losses.detach(), rtol=1e-12, atol=1e-14)
+    for k, v in ens.params.items():
+        assert torch.allclose(fused[k], v.grad, rtol=1e-10, atol=1e-13), k
+    assert cfg.model.name == name

@@ -207,9 +207,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     args = build_parser().parse_args(argv)
     try:
-        import torch
+        from overparam.runtime import configure_process
 
-        torch.set_num_threads(int(os.environ.get("OVERPARAM_THREADS", "1")))
+        configure_process()
         if args.command == "list":
             return cmd_list()
         if args.command == "train":

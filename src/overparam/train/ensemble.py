@@ -49,6 +49,7 @@ class Ensemble:
                 w = self.params[name].detach().transpose(1, 2).contiguous()
                 self.params[name] = w.requires_grad_(True)
         self.training = True
+        self._buffers: dict[tuple, dict[str, list[torch.Tensor]]] = {}
 
     def _transposed_names(self) -> list[str]:
         return [f"layers.{i}.weight" for i in range(len(self.base.layers))] if self.fast_mlp else []
@@ -95,8 +96,87 @@ class Ensemble:
             else:
                 h = torch.baddbmm(b, h, w, beta=bs, alpha=ws)
             if i < last:
-                h = mlp.act(h)
+                # in place: baddbmm's backward does not need its output, relu's needs only its own
+                h = h.relu_() if mlp.activation == "relu" else mlp.act(h)
         return h
+
+    @torch.no_grad()
+    def fused_loss_and_grad(self, x: torch.Tensor, y: torch.Tensor, task: str
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
+        """MLP fast path: per-sample losses ``[K, B]`` and outputs, gradients left in ``.grad``.
+
+        The backward pass written out (no autograd graph), for the batch-mean loss of each member:
+        with ``a_0 = x``, ``z_i = s_w a_i W_i + s_b b_i`` (``W_i`` stored ``[in, out]``) and
+        ``a_{i+1} = phi(z_i)``, the output gradient is ``g = (softmax(z) - onehot(y)) / B``
+        (cross-entropy) or ``2 (z - y) / (m B)`` (mean squared error over ``m`` outputs); then for
+        each layer from the top ``dW_i = s_w a_i^T g``, ``db_i = s_b sum_b g`` and
+        ``g <- s_w (g W_i^T) * phi'(z_{i-1})`` with ``phi' = [a > 0]`` (ReLU), ``1 - a^2`` (tanh) or
+        ``1`` (linear). Tests compare it with autograd.
+        """
+        if not self.fast_mlp:
+            raise RuntimeError("fused_loss_and_grad needs the MLP fast path")
+        mlp = self.base
+        scales = mlp.layer_scales()
+        n_layers = len(scales)
+        buf = self._step_buffers(x)
+        acts = [x.flatten(2)]
+        h = acts[0]
+        for i, (ws, bs) in enumerate(scales):
+            h = torch.baddbmm(self.params[f"layers.{i}.bias"].unsqueeze(1), h,
+                              self.params[f"layers.{i}.weight"], beta=bs, alpha=ws,
+                              out=buf["z"][i])
+            if i < n_layers - 1:
+                h = h.relu_() if mlp.activation == "relu" else h.tanh_() if (
+                    mlp.activation == "tanh") else h
+                acts.append(h)
+        out = h
+        batch = x.shape[1]
+        if task == "classification":
+            logp = torch.log_softmax(out, -1)
+            losses = -logp.gather(-1, y.unsqueeze(-1)).squeeze(-1)
+            g = logp.exp_()
+            g.scatter_add_(-1, y.unsqueeze(-1), torch.full_like(losses, -1.0).unsqueeze(-1))
+            g.mul_(1.0 / batch)
+        else:
+            diff = out - y
+            losses = diff.pow(2).mean(-1)
+            g = diff.mul_(2.0 / (diff.shape[-1] * batch))
+        for i in range(n_layers - 1, -1, -1):
+            ws, bs = scales[i]
+            w = self.params[f"layers.{i}.weight"]
+            b = self.params[f"layers.{i}.bias"]
+            gw = torch.bmm(acts[i].transpose(1, 2), g, out=buf["gw"][i])
+            gb = torch.sum(g, 1, out=buf["gb"][i])
+            w.grad = gw.mul_(ws) if ws != 1.0 else gw
+            b.grad = gb.mul_(bs) if bs != 1.0 else gb
+            if i > 0:
+                g = torch.bmm(g, w.transpose(1, 2), out=buf["gh"][i])
+                if ws != 1.0:
+                    g.mul_(ws)
+                a = acts[i]
+                if mlp.activation == "relu":
+                    g = torch.ops.aten.threshold_backward.grad_input(g, a, 0.0, grad_input=g)
+                elif mlp.activation == "tanh":
+                    g.mul_(1.0 - a * a)
+        return losses, out
+
+    def _step_buffers(self, x: torch.Tensor) -> dict[str, list[torch.Tensor]]:
+        """Activation and gradient buffers of the fused step, reused across steps of one batch
+        size (gradients stay valid until the next step)."""
+        key = (x.shape[1], x.dtype, x.device)
+        cached = self._buffers.get(key)
+        if cached is None:
+            K, batch = x.shape[0], x.shape[1]
+            layers = self.base.layers
+            opts = {"dtype": x.dtype, "device": x.device}
+            cached = {
+                "z": [torch.empty(K, batch, m.out_features, **opts) for m in layers],
+                "gh": [torch.empty(K, batch, m.in_features, **opts) for m in layers],
+                "gw": [torch.empty(K, m.in_features, m.out_features, **opts) for m in layers],
+                "gb": [torch.empty(K, m.out_features, **opts) for m in layers],
+            }
+            self._buffers[key] = cached
+        return cached
 
     def member_state(self, k: int) -> dict[str, torch.Tensor]:
         """State dict of member ``k`` (parameters and buffers), detached copies."""

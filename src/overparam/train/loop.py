@@ -153,22 +153,28 @@ def train(cfg: TrainConfig, seeds: list[int], data: Dataset | None = None,
             if cfg.steps is not None:
                 set_lr(opt, lr * schedule_factor(cfg.optim.schedule, step, total_steps))
             idx = perms[:, start:start + bsz]
-            xb, yb = x_train[idx], y_train[idx]
-            out = ens(xb)
-            losses = per_sample_loss(out, yb, data.task)
-            loss = losses.sum() / idx.shape[1]
+            xb = x_train.index_select(0, idx.reshape(-1)).view(*idx.shape, *x_train.shape[1:])
+            yb = y_train[idx]
             opt.zero_grad()
-            loss.backward()
-            ctx = HookContext(ens, opt, seeds, epoch, step)
-            for h in hooks.post_backward:
-                h(ctx)
-            opt.step()
-            for h in hooks.post_step:
-                h(ctx)
+            if ens.fast_mlp:
+                losses, out = ens.fused_loss_and_grad(xb, yb, data.task)
+            else:
+                out = ens(xb)
+                losses = per_sample_loss(out, yb, data.task)
+                (losses.sum() / idx.shape[1]).backward()
+            if hooks.post_backward or hooks.post_step:
+                ctx = HookContext(ens, opt, seeds, epoch, step)
+                for h in hooks.post_backward:
+                    h(ctx)
+                opt.step()
+                for h in hooks.post_step:
+                    h(ctx)
+            else:
+                opt.step()
             with torch.no_grad():
-                run_loss += losses.detach().sum(1).double()
+                run_loss.add_(losses.detach().sum(1))
                 if data.task == "classification":
-                    run_correct += (out.detach().argmax(-1) == yb).sum(1).double()
+                    run_correct.add_((out.detach().argmax(-1) == yb).sum(1))
             seen += idx.shape[1]
             step += 1
             if progress is not None:
