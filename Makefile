@@ -15,7 +15,7 @@ $(BIN)/overparam: pyproject.toml
 install: $(BIN)/overparam
 
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 reproduce: install
 	$(BIN)/overparam reproduce --preset quick

@@ -51,7 +51,7 @@ def paper_style(seeds=SEEDS, epochs=EPOCHS) -> list[float]:
         loader = DataLoader(TensorDataset(ds.x_train, ds.y_train), batch_size=BATCH, shuffle=True)
         loss_fn = nn.CrossEntropyLoss()
 
-        def evaluate(x, y):
+        def evaluate(model, x, y, loss_fn=loss_fn):
             model.eval()
             with torch.no_grad():
                 out = model(x)
@@ -73,9 +73,9 @@ def paper_style(seeds=SEEDS, epochs=EPOCHS) -> list[float]:
                 run_correct += (out.argmax(1) == yb).sum().item()
                 seen += len(yb)
             sched.step()
-            history.append((run_loss / seen, run_correct / seen, *evaluate(ds.x_test, ds.y_test)))
-        evaluate(ds.x_train, ds.y_train)
-        accs.append(evaluate(ds.x_test, ds.y_test)[1])
+            history.append((run_loss / seen, run_correct / seen, *evaluate(model, ds.x_test, ds.y_test)))
+        evaluate(model, ds.x_train, ds.y_train)
+        accs.append(evaluate(model, ds.x_test, ds.y_test)[1])
     return accs
 
 

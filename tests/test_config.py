@@ -1,7 +1,17 @@
 import pytest
 
-from overparam.config import (DataConfig, ModelConfig, OptimConfig, TrainConfig, canonical_json,
-                              config_id, derive_seed, from_dict, run_id, to_canonical_dict)
+from overparam.config import (
+    DataConfig,
+    ModelConfig,
+    OptimConfig,
+    TrainConfig,
+    canonical_json,
+    config_id,
+    derive_seed,
+    from_dict,
+    run_id,
+    to_canonical_dict,
+)
 from overparam.errors import ConfigError
 
 

@@ -8,8 +8,13 @@ import torch
 from overparam.data import load
 from overparam.data.mnist1d import cache_key, settings
 from overparam.data.transforms import noisy_labels, random_labels, subset_indices
-from overparam.data.vision import (load_cifar10, load_mnist, read_idx, write_cifar_binary_batch,
-                                   write_idx)
+from overparam.data.vision import (
+    load_cifar10,
+    load_mnist,
+    read_idx,
+    write_cifar_binary_batch,
+    write_idx,
+)
 from overparam.errors import ConfigError, DatasetMissingError
 
 

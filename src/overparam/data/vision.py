@@ -16,7 +16,6 @@ one label byte and 3,072 pixel bytes.
 from __future__ import annotations
 
 import gzip
-
 import pickle
 import shutil
 import struct
