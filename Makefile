@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: test reproduce install lint bench
+.PHONY: test reproduce install lint bench bench-env
 
 $(BIN)/overparam: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,4 +24,12 @@ lint: install
 	$(BIN)/ruff check src tests benchmarks
 
 bench: install
+	$(BIN)/pip install -q -e ".[bench]"
 	$(BIN)/python benchmarks/ensemble.py
+	$(BIN)/python benchmarks/hessian.py
+	$(BIN)/python benchmarks/ntk.py
+
+# neural-tangents 0.6.5 and its pinned JAX live in their own environment (~2.6 GB, with TensorFlow)
+bench-env:
+	test -x .venv-nt/bin/python || $(PYTHON) -m venv .venv-nt
+	.venv-nt/bin/pip install -q "jax==0.4.23" "jaxlib==0.4.23" "neural-tangents==0.6.5" "tf2jax==0.3.6" "numpy<2"

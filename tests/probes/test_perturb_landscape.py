@@ -3,10 +3,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from overparam.probes.landscape import (evaluate_state, interpolate, mode_connectivity_barrier,
-                                        plot_line, plot_slice, random_direction, slice_2d)
-from overparam.probes.perturb import (epsilon_sharpness, filter_normalized_like,
-                                      perturbation_sensitivity)
+from overparam.probes.landscape import (
+    evaluate_state,
+    interpolate,
+    mode_connectivity_barrier,
+    plot_line,
+    plot_slice,
+    random_direction,
+    slice_2d,
+)
+from overparam.probes.perturb import (
+    epsilon_sharpness,
+    filter_normalized_like,
+    perturbation_sensitivity,
+)
 from tests.probes.helpers import ce, tiny_cases
 
 

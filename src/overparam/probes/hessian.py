@@ -35,8 +35,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from overparam.probes._functional import (FunctionalModel, ParamSelector, batches, flatten,
-                                          parameter_groups, unflatten)
+from overparam.probes._functional import (
+    FunctionalModel,
+    ParamSelector,
+    batches,
+    flatten,
+    parameter_groups,
+    unflatten,
+)
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -172,11 +178,16 @@ def lanczos_tridiag(matvec: Callable[[torch.Tensor], torch.Tensor], v0: torch.Te
     ``callback(alpha, beta, j)`` returns True.
     """
     p = v0.numel()
-    V = torch.zeros(p, m, dtype=torch.float64, device=v0.device)
+    # the basis grows by doubling: a p x m block allocated up front costs more than the
+    # products for the few steps that usually suffice
+    V = torch.empty(p, min(m, 16), dtype=torch.float64, device=v0.device)
     alpha, beta = [], []
     v = v0.to(torch.float64)
     v = v / v.norm()
     for j in range(m):
+        if j == V.shape[1]:
+            V = torch.cat([V, torch.empty(p, min(V.shape[1], m - j), dtype=V.dtype,
+                                          device=V.device)], dim=1)
         V[:, j] = v
         w = matvec(v).to(torch.float64)
         a = float(torch.dot(w, v))
