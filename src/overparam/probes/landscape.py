@@ -166,7 +166,8 @@ def plot_slice(result: SliceResult, log: bool = True):  # noqa: ANN201
     fig, ax = plt.subplots(figsize=(4.5, 4))
     z = np.log10(np.maximum(result.loss, 1e-12)) if log else result.loss
     cs = ax.contourf(result.alphas, result.betas, z.T, levels=30, cmap="viridis")
-    ax.contour(result.alphas, result.betas, z.T, levels=15, colors="white", linewidths=0.4)
+    ax.contour(result.alphas, result.betas, z.T, levels=15, colors="white", linewidths=0.4,
+               linestyles="solid")
     fig.colorbar(cs, ax=ax, label="log10 loss" if log else "loss")
     ax.plot([0], [0], "r*", markersize=10)
     ax.set_xlabel("direction 1 (filter-normalized)")
