@@ -175,20 +175,38 @@ def _print_results(cfg: Any, results: list[dict[str, Any]]) -> None:
                   "(%, mean ± std [95% bootstrap CI])")
 
 
+def _check_executor(executor: str) -> None:
+    if executor != "local":
+        raise ConfigError("executor", executor, "local (the only executor available)")
+
+
 def cmd_run(a: argparse.Namespace) -> int:
-    from overparam.studies import STUDIES
+    from overparam.studies import STUDIES, run_study
 
     if a.study not in STUDIES:
-        raise ConfigError("study", a.study, "one of " + (", ".join(STUDIES) or
-                                                          "(no studies are registered yet)"))
-    return STUDIES[a.study](a)
+        raise ConfigError("study", a.study, "one of " + ", ".join(STUDIES))
+    _check_executor(a.executor)
+    _check_device(a.device)
+    report, path = run_study(STUDIES[a.study](), a.preset, a.set, Path(a.out), a.device,
+                             show_progress=sys.stderr.isatty())
+    print(report.markdown())
+    print(f"report: {path}  ({report.wall_s:.1f} s)")
+    return 0
 
 
 def cmd_report(a: argparse.Namespace) -> int:
     from overparam.report.summary import write_store_report
+    from overparam.studies import STUDIES, reanalyze
 
-    path = write_store_report(Path(a.out))
-    print(path)
+    out = Path(a.out)
+    found = False
+    for name, cls in STUDIES.items():
+        got = reanalyze(cls(), out)
+        if got is not None:
+            found = True
+            print(f"{name}: {got[1]}")
+    path = write_store_report(out)
+    print(path if found else f"{path} (no study reports under {out})")
     return 0
 
 

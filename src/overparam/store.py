@@ -28,6 +28,13 @@ CREATE TABLE IF NOT EXISTS runs (
     created REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_config ON runs(config_id);
+CREATE TABLE IF NOT EXISTS probes (
+    run_id TEXT NOT NULL REFERENCES runs(run_id),
+    key TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    result TEXT NOT NULL,
+    PRIMARY KEY (run_id, key)
+);
 CREATE TABLE IF NOT EXISTS metrics (
     run_id TEXT NOT NULL REFERENCES runs(run_id),
     epoch INTEGER NOT NULL,
@@ -129,6 +136,22 @@ class RunStore:
                 "SELECT epoch, name, value FROM metrics WHERE run_id=? ORDER BY epoch", (run_id,)):
             by_epoch.setdefault(epoch, {"epoch": epoch})[name] = value
         return [by_epoch[e] for e in sorted(by_epoch)]
+
+    def put_probe(self, run_id: str, key: str, spec: dict[str, Any], result: dict[str, Any]
+                  ) -> bool:
+        """Store one probe measurement of a finished run (once; False if already there)."""
+        with self._transaction() as c:
+            if c.execute("SELECT 1 FROM probes WHERE run_id=? AND key=?", (run_id, key)).fetchone():
+                return False
+            c.execute("INSERT INTO probes VALUES (?,?,?,?)",
+                      (run_id, key, json.dumps(spec, sort_keys=True),
+                       json.dumps(result, sort_keys=True)))
+        return True
+
+    def get_probe(self, run_id: str, key: str) -> dict[str, Any] | None:
+        row = self._conn.execute("SELECT result FROM probes WHERE run_id=? AND key=?",
+                                 (run_id, key)).fetchone()
+        return json.loads(row[0]) if row else None
 
     def count(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])

@@ -7,28 +7,66 @@ point and started again trains only what is missing; nothing lands twice.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from overparam.config import TrainConfig, config_id, run_id, to_canonical_dict
 from overparam.store import RunStore
 
 
+def weights_path(weights_dir: Path, rid: str) -> Path:
+    return Path(weights_dir) / f"{rid}.npz"
+
+
+def save_weights(path: Path, state: dict[str, Any]) -> None:
+    """Final weights as a numpy ``.npz`` (no pickle), written atomically (tmp file + rename)."""
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
+    os.close(fd)
+    try:
+        np.savez(tmp, **{k: v.detach().cpu().numpy() for k, v in state.items()})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_weights(path: Path) -> dict[str, Any]:
+    import numpy as np
+    import torch
+
+    with np.load(path, allow_pickle=False) as f:
+        return {k: torch.from_numpy(f[k].copy()) for k in f.files}
+
+
 def run_config(cfg: TrainConfig, seeds: Sequence[int], store: RunStore | None = None,
                device: str = "cpu", progress: Callable[[int, int], None] | None = None,
-               data: Any = None) -> list[dict[str, Any]]:
-    """Final results of every seed of ``cfg`` (trained now or read from ``store``), seed order."""
+               data: Any = None, weights_dir: Path | None = None) -> list[dict[str, Any]]:
+    """Final results of every seed of ``cfg`` (trained now or read from ``store``), seed order.
+
+    With ``weights_dir``, each replicate's final weights are saved there (before its run row
+    lands) and seeds whose weights are missing are retrained.
+    """
     from overparam.train import train
 
     ids = {s: run_id(cfg, s) for s in seeds}
     done = store.finished(ids.values()) if store is not None else set()
-    todo = [s for s in seeds if ids[s] not in done]
+    todo = [s for s in seeds if ids[s] not in done or (
+        weights_dir is not None and not weights_path(weights_dir, ids[s]).exists())]
     fresh: dict[int, dict[str, Any]] = {}
     if todo:
-        results = train(cfg, todo, data=data, device=device, progress=progress)
+        results = train(cfg, todo, data=data, device=device, progress=progress,
+                        keep_state=weights_dir is not None)
         for r in results:
             summary = r.summary()
             fresh[r.seed] = summary
+            if weights_dir is not None and r.state is not None:
+                save_weights(weights_path(weights_dir, r.run_id), r.state)
             if store is not None:
                 store.put(r.run_id, config_id(cfg), "train", r.seed, to_canonical_dict(cfg),
                           summary, r.history)

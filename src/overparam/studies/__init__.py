@@ -1,12 +1,19 @@
 """Studies: one module per study, each with presets, plan(), run() and analyze().
 
-``STUDIES`` maps a study name to its CLI entry point; studies register here as they are added.
+``STUDIES`` maps a study name to its class; :func:`run_study` runs one into an output directory
+(resumable through the run store) and :func:`reanalyze` rebuilds its report from the store.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
 
-STUDIES: Mapping[str, Callable[[Any], int]] = MappingProxyType({})
+from overparam.studies.double_descent import DoubleDescent
+from overparam.studies.runner import reanalyze, run_study
+
+STUDIES: Mapping[str, type] = MappingProxyType({
+    "double_descent": DoubleDescent,
+})
+
+__all__ = ["STUDIES", "reanalyze", "run_study"]

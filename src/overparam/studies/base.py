@@ -1,0 +1,281 @@
+"""The study protocol: typed config with presets, plan, run (resumable), analyze, report.
+
+A study's config is a frozen dataclass; ``PRESETS`` maps ``quick`` (CPU minutes on MNIST-1D) and
+``paper`` (the blueprint's protocol, for a GPU) to instances. ``plan(cfg)`` lists the training
+configurations and seeds; ``run`` trains what the store lacks (ensembles of seeds, final weights
+saved for the probes) and measures probes once per run; ``analyze`` reads the store and returns
+tables, figures and claim-by-claim verdicts with their statistics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from overparam.config import TrainConfig, canonical_json, config_id, run_id
+from overparam.errors import ConfigError
+from overparam.store import RunStore
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One training configuration of a study, with its seeds and labels for the analysis."""
+
+    config: TrainConfig
+    seeds: tuple[int, ...]
+    tags: tuple[tuple[str, Any], ...] = ()
+
+    def tag(self, key: str, default: Any = None) -> Any:
+        return dict(self.tags).get(key, default)
+
+
+@dataclass
+class Verdict:
+    """One claim of the blueprint and whether this run supports it, with the statistic."""
+
+    claim: str
+    supported: bool | None
+    statistic: str
+
+    def line(self) -> str:
+        mark = {True: "SUPPORTED", False: "NOT SUPPORTED", None: "INCONCLUSIVE"}[self.supported]
+        return f"- **{mark}** — {self.claim}: {self.statistic}"
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[str]
+    rows: list[dict[str, Any]]
+
+    def markdown(self) -> str:
+        head = "| " + " | ".join(self.columns) + " |\n|" + "---|" * len(self.columns) + "\n"
+        body = "".join("| " + " | ".join(_fmt(r.get(c, "")) for c in self.columns) + " |\n"
+                       for r in self.rows)
+        return f"### {self.title}\n\n{head}{body}"
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
+    return str(v)
+
+
+@dataclass
+class StudyReport:
+    study: str
+    preset: str
+    tables: list[Table] = field(default_factory=list)
+    figures: list[Path] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    wall_s: float | None = None
+
+    def markdown(self) -> str:
+        parts = [f"## {self.study} ({self.preset} preset)\n"]
+        parts += [n + "\n" for n in self.notes]
+        if self.verdicts:
+            parts.append("### Verdicts\n\n" + "\n".join(v.line() for v in self.verdicts) + "\n")
+        parts += [t.markdown() for t in self.tables]
+        parts += [f"![{p.stem}]({p.name})\n" for p in self.figures]
+        return "\n".join(parts)
+
+    def write(self, directory: Path) -> Path:
+        import csv
+
+        directory.mkdir(parents=True, exist_ok=True)
+        for t in self.tables:
+            slug = "".join(ch if ch.isalnum() else "_" for ch in t.title.lower()).strip("_")
+            with open(directory / f"{slug}.csv", "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=t.columns, extrasaction="ignore")
+                w.writeheader()
+                w.writerows(t.rows)
+        path = directory / "report.md"
+        path.write_text(self.markdown())
+        return path
+
+
+class Study:
+    """Base class: subclasses set ``name``, ``Config``, ``PRESETS`` and implement ``plan``,
+    ``analyze`` and optionally ``measure`` (probes on trained runs)."""
+
+    name = "study"
+    Config: type = object
+    PRESETS: dict[str, Any] = {}
+
+    def config(self, preset: str, overrides: Sequence[str] = ()) -> Any:
+        if preset not in self.PRESETS:
+            raise ConfigError("preset", preset, "one of " + ", ".join(self.PRESETS))
+        return apply_overrides(self.PRESETS[preset], overrides)
+
+    def plan(self, cfg: Any) -> list[PlannedRun]:
+        raise NotImplementedError
+
+    def measure(self, cfg: Any, ctx: StudyContext, plan: list[PlannedRun]) -> None:
+        """Probes on trained runs (default: none)."""
+
+    def analyze(self, cfg: Any, ctx: StudyContext, preset: str) -> StudyReport:
+        raise NotImplementedError
+
+    def run(self, cfg: Any, ctx: StudyContext) -> None:
+        plan = self.plan(cfg)
+        todo = [p for p in plan if not ctx.complete(p)]
+        with ctx.progress(f"{self.name}: training", len(todo)) as tick:
+            for p in todo:
+                ctx.train(p)
+                tick()
+        self.measure(cfg, ctx, plan)
+
+
+@dataclass
+class StudyContext:
+    """Where a study reads and writes: the run store, final weights, the report directory."""
+
+    out: Path
+    store: RunStore
+    device: str = "cpu"
+    show_progress: bool = False
+
+    @property
+    def weights_dir(self) -> Path:
+        return self.out / "weights"
+
+    def complete(self, p: PlannedRun) -> bool:
+        ids = [run_id(p.config, s) for s in p.seeds]
+        return len(self.store.finished(ids)) == len(ids) and all(
+            (self.weights_dir / f"{i}.npz").exists() for i in ids)
+
+    def train(self, p: PlannedRun) -> list[dict[str, Any]]:
+        from overparam.sweep import run_config
+
+        return run_config(p.config, p.seeds, self.store, device=self.device,
+                          weights_dir=self.weights_dir)
+
+    def results(self, p: PlannedRun) -> list[dict[str, Any]]:
+        """Stored runs of a planned configuration (result, history, config), seed order."""
+        out = []
+        for s in p.seeds:
+            rid = run_id(p.config, s)
+            row = self.store.get(rid)
+            if row is None:
+                raise RuntimeError(f"run {rid[:12]} of {canonical_json(p.config)} seed {s} is "
+                                   "not in the store: run the study first")
+            row["history"] = self.store.history(rid)
+            out.append(row)
+        return out
+
+    def model(self, cfg: TrainConfig, seed: int, data: Any):  # noqa: ANN201
+        """The trained model of one run, rebuilt from its saved weights."""
+        from overparam.sweep import load_weights
+        from overparam.train.loop import build_members
+
+        m = build_members(cfg, [seed], data)[0]
+        m.load_state_dict(load_weights(self.weights_dir / f"{run_id(cfg, seed)}.npz"))
+        return m.to(self.device)
+
+    def probe(self, cfg: TrainConfig, seed: int, spec: dict[str, Any],
+              compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """A probe result of one run, computed once and then read from the store."""
+        import hashlib
+
+        rid = run_id(cfg, seed)
+        key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+        got = self.store.get_probe(rid, key)
+        if got is None:
+            got = compute()
+            self.store.put_probe(rid, key, spec, got)
+        return got
+
+    def figure_dir(self, study: str) -> Path:
+        d = self.out / study
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def progress(self, label: str, total: int):  # noqa: ANN201
+        return _Ticker(label, total, self.show_progress)
+
+
+class _Ticker:
+    def __init__(self, label: str, total: int, show: bool):
+        self.label, self.total, self.show, self.done = label, total, show, 0
+        self._bar = None
+
+    def __enter__(self) -> Callable[[], None]:
+        if self.show and self.total:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+            self._bar = Progress("{task.description}", BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=Console(stderr=True),
+                                 transient=True)
+            self._bar.__enter__()
+            self._task = self._bar.add_task(self.label, total=self.total)
+        return self.tick
+
+    def tick(self) -> None:
+        self.done += 1
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.done)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+
+def apply_overrides(cfg: Any, overrides: Sequence[str]) -> Any:
+    """``["widths=8,16,32", "epochs=5"]`` applied to a frozen study config, types from its fields."""
+    fields = {f.name: f for f in dataclasses.fields(cfg)}
+    changes = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError("set", item, "KEY=VALUE")
+        key, raw = item.split("=", 1)
+        key = key.strip().replace("-", "_")
+        if key not in fields:
+            raise ConfigError("set", key, "a field of the study: " + ", ".join(fields))
+        current = getattr(cfg, key)
+        changes[key] = _parse_like(key, raw.strip(), current)
+    return dataclasses.replace(cfg, **changes)
+
+
+def _parse_like(key: str, raw: str, current: Any) -> Any:
+    try:
+        if isinstance(current, bool):
+            if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return raw.lower() in ("true", "1", "yes")
+        if isinstance(current, int):
+            return int(raw)
+        if isinstance(current, float):
+            return float(raw)
+        if isinstance(current, tuple):
+            kind = type(current[0]) if current else float
+            return tuple(kind(v) for v in raw.split(",") if v.strip())
+        if current is None:
+            return None if raw.lower() == "none" else (float(raw) if "." in raw else int(raw))
+        return raw
+    except ValueError:
+        raise ConfigError(key, raw, f"a value like {current!r}") from None
+
+
+def study_json(study: str, preset: str, cfg: Any) -> str:
+    return json.dumps({"study": study, "preset": preset,
+                       "config": json.loads(canonical_json(cfg)),
+                       "config_full": dataclasses.asdict(cfg)}, sort_keys=True, indent=1)
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    t = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t
+
+
+__all__ = ["PlannedRun", "Study", "StudyContext", "StudyReport", "Table", "Verdict",
+           "apply_overrides", "config_id", "study_json", "timed"]

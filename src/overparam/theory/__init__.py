@@ -1,0 +1,1 @@
+"""Closed forms and small exact laboratories (numpy; seconds to run)."""
