@@ -10,10 +10,14 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from overparam.studies.double_descent import DoubleDescent
+from overparam.studies.optimizers import Optimizers
 from overparam.studies.runner import reanalyze, run_study
+from overparam.studies.sharpness import Sharpness
 
 STUDIES: Mapping[str, type] = MappingProxyType({
     "double_descent": DoubleDescent,
+    "optimizers": Optimizers,
+    "sharpness": Sharpness,
 })
 
 __all__ = ["STUDIES", "reanalyze", "run_study"]
