@@ -20,6 +20,9 @@ from overparam.cli import main, parse_seeds
     (["train", "--epochs", "abc"], "--epochs"),
     (["run", "nonexistent"], "study"),
     (["reproduce", "--preset", "huge"], "preset"),
+    (["reproduce", "--set", "nostudy.epochs=1"], "set"),
+    (["run", "optimizers", "--set", "epochs=-"], "epochs"),
+    (["run", "optimizers", "--executor", "spark"], "executor"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, field, capsys):
     try:
@@ -54,5 +57,13 @@ def test_train_json_and_resume(tmp_path, capsys):
 def test_list_and_reproduce(tmp_path, capsys):
     assert main(["list"]) == 0
     assert "mnist1d" in capsys.readouterr().out
-    assert main(["reproduce", "--out", str(tmp_path)]) == 0
-    assert "torch" in (tmp_path / "report.md").read_text()
+    from tests.test_studies import TINY
+
+    argv = ["reproduce", "--out", str(tmp_path)]
+    for study, items in TINY.items():
+        argv += [x for item in items for x in ("--set", f"{study}.{item}")]
+    assert main(argv) == 0
+    text = (tmp_path / "report.md").read_text()
+    assert "torch" in text and "## Verdicts" in text
+    for study in TINY:
+        assert f"### {study}" in text and (tmp_path / study / "report.md").exists()

@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     repro.add_argument("--out", default="reports")
     repro.add_argument("--executor", default="local")
     repro.add_argument("--device", default="cpu")
+    repro.add_argument("--set", action="append", default=[], metavar="STUDY.KEY=VALUE",
+                       help="override one study's setting, e.g. optimizers.epochs=10")
     return parser
 
 
@@ -216,7 +218,17 @@ def cmd_reproduce(a: argparse.Namespace) -> int:
 
     if a.preset not in ("quick", "paper"):
         raise ConfigError("preset", a.preset, "quick or paper")
-    path = write_reproduce_report(Path(a.out), a.preset, STUDIES)
+    _check_executor(a.executor)
+    _check_device(a.device)
+    overrides: dict[str, list[str]] = {}
+    for item in a.set:
+        study, _, rest = item.partition(".")
+        if study not in STUDIES or not rest:
+            raise ConfigError("set", item, "STUDY.KEY=VALUE with STUDY one of "
+                              + ", ".join(STUDIES))
+        overrides.setdefault(study, []).append(rest)
+    path = write_reproduce_report(Path(a.out), a.preset, STUDIES, overrides, a.device,
+                                  show_progress=sys.stderr.isatty())
     print(path)
     return 0
 

@@ -87,17 +87,32 @@ def write_store_report(out: Path) -> Path:
     return out / "report.md"
 
 
-def write_reproduce_report(out: Path, preset: str, studies: Mapping[str, Any]) -> Path:
-    """Run every registered study at ``preset`` and write ``out/report.md``."""
+def write_reproduce_report(out: Path, preset: str, studies: Mapping[str, Any],
+                           overrides: Mapping[str, list[str]] | None = None,
+                           device: str = "cpu", show_progress: bool = False) -> Path:
+    """Run every registered study at ``preset`` into ``out`` and write ``out/report.md``.
+
+    Finished runs are read from the store, so a second call only rewrites the reports.
+    """
+    from overparam.studies.runner import run_study
+
     out.mkdir(parents=True, exist_ok=True)
+    overrides = overrides or {}
+    t0 = time.perf_counter()
+    sections, summary = [], []
+    for name, cls in studies.items():
+        report, path = run_study(cls(), preset, overrides.get(name, []), out, device,
+                                 show_progress=show_progress)
+        summary.append((name, report))
+        body = report.markdown().replace("](", f"]({name}/")
+        sections.append(body)
     env = environment()
-    lines = [f"# overparam reproduce ({preset} preset)", "", "## Environment", ""]
-    lines += [f"- {k}: {v}" for k, v in env.items()]
-    lines += ["", "## Studies", ""]
-    if not studies:
-        lines.append("No studies are registered yet: this report records the environment only.")
-    for name in studies:
-        lines.append(f"- {name}")
+    lines = [f"# overparam reproduce ({preset} preset)", "",
+             f"Total wall time {time.perf_counter() - t0:.1f} s.", "", "## Verdicts", ""]
+    for name, report in summary:
+        lines.append(f"### {name} ({report.wall_s:.1f} s)")
+        lines += [v.line() for v in report.verdicts] + [""]
+    lines += ["## Environment", ""] + [f"- {k}: {v}" for k, v in env.items()] + [""]
     path = out / "report.md"
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n" + "\n".join(sections))
     return path

@@ -183,11 +183,14 @@ class Sharpness(Study):
             f"={r_lt:.3f} (p={p_lt:.3g}); {len(lx)} runs"))
         fig, ax = figure()
         for key, ls, ts in pts:
+            if key[0] == "GD":  # far below the others; reported in the joint table
+                continue
             ax.scatter(ls, [100 * t for t in ts], label=f"{key[0]} {key[1]}", s=18)
         ax.set_xscale("log")
         ax.set_xlabel("top Hessian eigenvalue (log)")
         ax.set_ylabel("test accuracy (%)")
-        ax.set_title(f"Sharpness vs generalization (Spearman rho={r_lt:.2f}, SGD runs)")
+        ax.set_title(f"Sharpness vs generalization (SGD runs: Spearman rho={r_lt:.2f}; "
+                     "full-batch GD in the table)", fontsize=10)
         ax.legend(fontsize=7, ncol=2)
         rep.figures.append(save(fig, ctx.figure_dir(self.name), "sharpness_vs_test_acc"))
         fig, ax = figure()

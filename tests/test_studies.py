@@ -1,0 +1,118 @@
+import time
+
+import pytest
+
+from overparam.cli import main
+from overparam.errors import ConfigError
+from overparam.models import build, count_params
+from overparam.store import RunStore
+from overparam.studies import STUDIES
+from overparam.studies.base import apply_overrides
+from overparam.studies.double_descent import DoubleDescent, descent_ascent
+from overparam.studies.optimizers import Optimizers
+from overparam.studies.sharpness import Sharpness
+from overparam.theory.random_features import closed_form_risk, simulate
+from tests.test_models import CNN_COUNTS, MLP_COUNTS
+
+
+def test_paper_double_descent_grid_is_the_blueprints():
+    cfg = DoubleDescent().config("paper")
+    plan = DoubleDescent().plan(cfg)
+    mlp = [p for p in plan if p.tag("sweep") == "mlp"]
+    cnn = [p for p in plan if p.tag("sweep") == "cnn"]
+    assert [p.tag("width") for p in mlp] == [8, 16, 32, 64, 128, 256, 512, 1024]
+    assert all(p.config.data.name == "mnist" and p.config.data.n_train == 10000 for p in mlp)
+    for p in mlp:
+        m = build(p.config.model.name, (1, 28, 28), 10, device="meta")
+        assert count_params(m) == MLP_COUNTS[p.tag("width")]
+    assert [p.tag("width") for p in cnn] == [4, 8, 16, 32, 64, 96]
+    for p in cnn:
+        m = build(p.config.model.name, (3, 32, 32), 10, device="meta")
+        assert count_params(m, include_norm_affine=False) == CNN_COUNTS[p.tag("width")]
+        assert p.config.data.name == "cifar10" and p.config.data.n_train is None
+    assert all(len(p.seeds) == 5 for p in plan)
+    assert all(p.config.optim.name == "sgd" and p.config.optim.lr == 0.01 and
+               p.config.optim.momentum == 0.9 and p.config.batch_size == 128 for p in plan)
+
+
+def test_paper_optimizer_grid_is_the_blueprints():
+    plan = Optimizers().plan(Optimizers().config("paper"))
+    table = [("SGD", 32, 0.005), ("SGD", 64, 0.0075), ("SGD", 128, 0.01), ("SGD", 256, 0.02),
+             ("SGD", 512, 0.04), ("SGD", 1024, 0.08), ("SGD", 2048, 0.10), ("Adam", 128, 0.001),
+             ("GD", "full", 0.001)]
+    assert [(p.tag("config"), p.tag("batch"), p.tag("lr")) for p in plan] == table
+    for p in plan:
+        assert p.config.epochs == 80 and p.config.data.name == "cifar10" and len(p.seeds) == 5
+        assert p.config.optim.effective_lr(p.config.batch_size) == p.tag("lr")
+    gd = plan[-1].config
+    assert gd.optim.name == "gd" and gd.data.n_train == 5000
+    # the sharpness study plans exactly the same runs, so it reuses their ids and weights
+    sharp = Sharpness().plan(Sharpness().config("paper"))
+    assert [p.config for p in sharp] == [p.config for p in plan]
+
+
+def test_random_features_reference_peak_and_closed_form():
+    n = 60
+    ps = [10, 20, 30, 40, 48, 54, 57, 60, 63, 66, 72, 90, 120, 180, 240]
+    res = simulate(ps, n=n, d=240, sigma=0.5, trials=120, n_test=500, seed=1)
+    assert abs(res.peak_p() - n) <= 0.1 * n
+    for p, m, c in zip(res.ps, res.risk_mean, res.closed_form):
+        if p <= 0.8 * n or p >= 1.25 * n:
+            assert abs(m - c) / c <= 0.10, (p, m, c)
+    assert closed_form_risk(60, 60, 240, 0.5) == float("inf")
+
+
+def test_descent_ascent():
+    assert descent_ascent([5, 4, 3, 4, 6, 2]) == (2, 4)
+    assert descent_ascent([5, 4, 3, 2]) == (3, None)
+
+
+def test_overrides_and_errors():
+    cfg = DoubleDescent().config("quick", ["widths=4,8", "epochs=3", "label_noise=0.1"])
+    assert cfg.widths == (4, 8) and cfg.epochs == 3 and cfg.label_noise == 0.1
+    with pytest.raises(ConfigError, match="set"):
+        apply_overrides(cfg, ["nonsense=1"])
+    with pytest.raises(ConfigError, match="epochs"):
+        apply_overrides(cfg, ["epochs=many"])
+    with pytest.raises(ConfigError, match="preset"):
+        DoubleDescent().config("huge")
+
+
+TINY = {
+    "double_descent": ["widths=4,16,32", "epochs=3", "seeds=2", "n_train=300",
+                       "samplewise_sizes=150,300", "samplewise_width=16", "rf_trials=5"],
+    "optimizers": ["batch_sizes=32,64,128", "lrs=0.05,0.05,0.05", "epochs=2", "seeds=2",
+                   "n_train=512"],
+    "sharpness": ["batch_sizes=32,64,128", "lrs=0.05,0.05,0.05", "epochs=2", "seeds=2",
+                  "n_train=512", "small_batch=32", "large_batch=128", "hessian_samples=200",
+                  "perturb_draws=2"],
+}
+
+
+@pytest.mark.parametrize("study", list(TINY))
+def test_study_runs_resumes_and_reports(study, tmp_path, capsys):
+    argv = ["run", study, "--preset", "quick", "--out", str(tmp_path)]
+    for item in TINY[study]:
+        argv += ["--set", item]
+    assert main(argv) == 0
+    first = capsys.readouterr().out
+    assert "### Verdicts" in first and "SUPPORTED" in first
+    with RunStore(tmp_path / "runs.sqlite") as s:
+        n_runs = s.count()
+    t = time.perf_counter()
+    assert main(argv) == 0  # second time: nothing to train, tables reprinted from the store
+    again = capsys.readouterr().out
+    assert time.perf_counter() - t < 30
+    with RunStore(tmp_path / "runs.sqlite") as s:
+        assert s.count() == n_runs
+    strip = [line for line in again.splitlines() if not line.startswith("report:")]
+    assert strip == [line for line in first.splitlines() if not line.startswith("report:")]
+    pngs = list((tmp_path / study).glob("*.png"))
+    assert pngs and all(p.stat().st_size > 10_000 for p in pngs)
+    assert list((tmp_path / study).glob("*.csv")) and (tmp_path / study / "report.md").exists()
+    assert main(["report", "--out", str(tmp_path)]) == 0
+    assert study in capsys.readouterr().out
+
+
+def test_registry():
+    assert set(STUDIES) >= {"double_descent", "optimizers", "sharpness"}
