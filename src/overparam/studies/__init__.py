@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from overparam.studies.double_descent import DoubleDescent
+from overparam.studies.lottery import Lottery
 from overparam.studies.optimizers import Optimizers
 from overparam.studies.runner import reanalyze, run_study
 from overparam.studies.sharpness import Sharpness
@@ -18,6 +19,7 @@ STUDIES: Mapping[str, type] = MappingProxyType({
     "double_descent": DoubleDescent,
     "optimizers": Optimizers,
     "sharpness": Sharpness,
+    "lottery": Lottery,
 })
 
 __all__ = ["STUDIES", "reanalyze", "run_study"]

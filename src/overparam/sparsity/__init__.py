@@ -1,0 +1,1 @@
+"""Sparse networks: masks, magnitude pruning, lottery tickets (IMP with rewinding and controls)."""
