@@ -86,6 +86,10 @@ TINY = {
     "sharpness": ["batch_sizes=32,64,128", "lrs=0.05,0.05,0.05", "epochs=2", "seeds=2",
                   "n_train=512", "small_batch=32", "large_batch=128", "hessian_samples=200",
                   "perturb_draws=2"],
+    "ntk_width": ["widths=16,32,64", "epochs=2", "seeds=2", "probe_size=16",
+                  "regression_train=100", "n_train=512"],
+    "lottery": ["model=mlp_w16", "epochs=2", "seeds=2", "targets=0.5,0.1", "rate=0.5",
+                "n_train=512"],
 }
 
 
@@ -115,4 +119,4 @@ def test_study_runs_resumes_and_reports(study, tmp_path, capsys):
 
 
 def test_registry():
-    assert set(STUDIES) >= {"double_descent", "optimizers", "sharpness"}
+    assert set(STUDIES) == set(TINY)

@@ -83,14 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--preset", default="quick")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     run.add_argument("--out", default="runs")
-    run.add_argument("--executor", default="local")
+    run.add_argument("--executor", default="local", help="local, process or ray")
+    run.add_argument("--workers", type=int, default=2, help="processes (or Ray CPUs)")
+    run.add_argument("--ray-address", default=None, help="an existing Ray cluster")
     run.add_argument("--device", default="cpu")
     rep = sub.add_parser("report", help="regenerate tables and figures from a run store")
     rep.add_argument("--out", default="runs")
     repro = sub.add_parser("reproduce", help="run every blueprint study and write one report")
     repro.add_argument("--preset", default="quick")
     repro.add_argument("--out", default="reports")
-    repro.add_argument("--executor", default="local")
+    repro.add_argument("--executor", default="local", help="local, process or ray")
+    repro.add_argument("--workers", type=int, default=2, help="processes (or Ray CPUs)")
+    repro.add_argument("--ray-address", default=None, help="an existing Ray cluster")
     repro.add_argument("--device", default="cpu")
     repro.add_argument("--set", action="append", default=[], metavar="STUDY.KEY=VALUE",
                        help="override one study's setting, e.g. optimizers.epochs=10")
@@ -177,9 +181,12 @@ def _print_results(cfg: Any, results: list[dict[str, Any]]) -> None:
                   "(%, mean ± std [95% bootstrap CI])")
 
 
-def _check_executor(executor: str) -> None:
-    if executor != "local":
-        raise ConfigError("executor", executor, "local (the only executor available)")
+def _executor(a: argparse.Namespace):  # noqa: ANN202
+    from overparam.executors import make_executor
+
+    if a.workers < 1:
+        raise ConfigError("workers", a.workers, "a positive integer")
+    return make_executor(a.executor, a.workers, a.ray_address)
 
 
 def cmd_run(a: argparse.Namespace) -> int:
@@ -187,10 +194,15 @@ def cmd_run(a: argparse.Namespace) -> int:
 
     if a.study not in STUDIES:
         raise ConfigError("study", a.study, "one of " + ", ".join(STUDIES))
-    _check_executor(a.executor)
     _check_device(a.device)
-    report, path = run_study(STUDIES[a.study](), a.preset, a.set, Path(a.out), a.device,
-                             show_progress=sys.stderr.isatty())
+    study = STUDIES[a.study]()
+    study.config(a.preset, a.set)  # invalid settings fail before any executor starts
+    executor = _executor(a)
+    try:
+        report, path = run_study(study, a.preset, a.set, Path(a.out), a.device,
+                                 show_progress=sys.stderr.isatty(), executor=executor)
+    finally:
+        executor.close()
     print(report.markdown())
     print(f"report: {path}  ({report.wall_s:.1f} s)")
     return 0
@@ -218,7 +230,6 @@ def cmd_reproduce(a: argparse.Namespace) -> int:
 
     if a.preset not in ("quick", "paper"):
         raise ConfigError("preset", a.preset, "quick or paper")
-    _check_executor(a.executor)
     _check_device(a.device)
     overrides: dict[str, list[str]] = {}
     for item in a.set:
@@ -227,8 +238,14 @@ def cmd_reproduce(a: argparse.Namespace) -> int:
             raise ConfigError("set", item, "STUDY.KEY=VALUE with STUDY one of "
                               + ", ".join(STUDIES))
         overrides.setdefault(study, []).append(rest)
-    path = write_reproduce_report(Path(a.out), a.preset, STUDIES, overrides, a.device,
-                                  show_progress=sys.stderr.isatty())
+    for name, items in overrides.items():
+        STUDIES[name]().config(a.preset, items)  # fail early on invalid settings
+    executor = _executor(a)
+    try:
+        path = write_reproduce_report(Path(a.out), a.preset, STUDIES, overrides, a.device,
+                                      show_progress=sys.stderr.isatty(), executor=executor)
+    finally:
+        executor.close()
     print(path)
     return 0
 

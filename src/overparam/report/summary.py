@@ -89,7 +89,8 @@ def write_store_report(out: Path) -> Path:
 
 def write_reproduce_report(out: Path, preset: str, studies: Mapping[str, Any],
                            overrides: Mapping[str, list[str]] | None = None,
-                           device: str = "cpu", show_progress: bool = False) -> Path:
+                           device: str = "cpu", show_progress: bool = False,
+                           executor: Any = None) -> Path:
     """Run every registered study at ``preset`` into ``out`` and write ``out/report.md``.
 
     Finished runs are read from the store, so a second call only rewrites the reports.
@@ -102,7 +103,7 @@ def write_reproduce_report(out: Path, preset: str, studies: Mapping[str, Any],
     sections, summary = [], []
     for name, cls in studies.items():
         report, path = run_study(cls(), preset, overrides.get(name, []), out, device,
-                                 show_progress=show_progress)
+                                 show_progress=show_progress, executor=executor)
         summary.append((name, report))
         body = report.markdown().replace("](", f"]({name}/")
         sections.append(body)

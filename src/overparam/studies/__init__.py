@@ -11,6 +11,7 @@ from types import MappingProxyType
 
 from overparam.studies.double_descent import DoubleDescent
 from overparam.studies.lottery import Lottery
+from overparam.studies.ntk_width import NTKWidth
 from overparam.studies.optimizers import Optimizers
 from overparam.studies.runner import reanalyze, run_study
 from overparam.studies.sharpness import Sharpness
@@ -19,6 +20,7 @@ STUDIES: Mapping[str, type] = MappingProxyType({
     "double_descent": DoubleDescent,
     "optimizers": Optimizers,
     "sharpness": Sharpness,
+    "ntk_width": NTKWidth,
     "lottery": Lottery,
 })
 

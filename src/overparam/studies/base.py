@@ -126,11 +126,7 @@ class Study:
 
     def run(self, cfg: Any, ctx: StudyContext) -> None:
         plan = self.plan(cfg)
-        todo = [p for p in plan if not ctx.complete(p)]
-        with ctx.progress(f"{self.name}: training", len(todo)) as tick:
-            for p in todo:
-                ctx.train(p)
-                tick()
+        ctx.train_all(plan, f"{self.name}: training")
         self.measure(cfg, ctx, plan)
 
 
@@ -142,6 +138,7 @@ class StudyContext:
     store: RunStore
     device: str = "cpu"
     show_progress: bool = False
+    executor: Any = None  # overparam.executors.*Executor; None: in-process
 
     @property
     def weights_dir(self) -> Path:
@@ -152,11 +149,39 @@ class StudyContext:
         return len(self.store.finished(ids)) == len(ids) and all(
             (self.weights_dir / f"{i}.npz").exists() for i in ids)
 
-    def train(self, p: PlannedRun) -> list[dict[str, Any]]:
-        from overparam.sweep import run_config
+    def missing(self, p: PlannedRun) -> tuple[int, ...]:
+        """Seeds of a planned run whose row or weights are not stored yet."""
+        ids = {s: run_id(p.config, s) for s in p.seeds}
+        done = self.store.finished(ids.values())
+        return tuple(s for s in p.seeds if ids[s] not in done
+                     or not (self.weights_dir / f"{ids[s]}.npz").exists())
 
-        return run_config(p.config, p.seeds, self.store, device=self.device,
-                          weights_dir=self.weights_dir)
+    def train_all(self, plan: Sequence[PlannedRun], label: str) -> None:
+        """Train every missing seed of ``plan`` on the executor; this process alone writes."""
+        from overparam.config import to_canonical_dict
+        from overparam.executors import LocalExecutor, train_task
+
+        tasks = [(to_canonical_dict(p.config), seeds, self.device)
+                 for p in plan if (seeds := self.missing(p))]
+        executor = self.executor or LocalExecutor()
+        with self.progress(label, len(tasks)) as tick:
+            for task, out in executor.run(train_task, tasks):
+                self.ingest(task[0], out)
+                tick()
+
+    def ingest(self, config: dict[str, Any], results: list[dict[str, Any]]) -> None:
+        """Save the weights, then land each run in its own transaction (never twice)."""
+        from overparam.config import TrainConfig, from_dict
+        from overparam.sweep import save_weights
+
+        cfg = from_dict(TrainConfig, config)
+        for r in results:
+            import torch
+
+            state = {k: torch.from_numpy(v) for k, v in r["state"].items()}
+            save_weights(self.weights_dir / f"{r['run_id']}.npz", state)
+            self.store.put(r["run_id"], config_id(cfg), "train", r["seed"], config,
+                           r["summary"], r["history"])
 
     def results(self, p: PlannedRun) -> list[dict[str, Any]]:
         """Stored runs of a planned configuration (result, history, config), seed order."""

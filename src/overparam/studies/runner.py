@@ -7,20 +7,23 @@ import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from overparam.store import RunStore
 from overparam.studies.base import Study, StudyContext, StudyReport, study_json
 
 
 def run_study(study: Study, preset: str, overrides: Sequence[str] = (), out: Path = Path("runs"),
-              device: str = "cpu", show_progress: bool = False) -> tuple[StudyReport, Path]:
+              device: str = "cpu", show_progress: bool = False, executor: Any = None
+              ) -> tuple[StudyReport, Path]:
     """Train what the store lacks, measure, analyze; write ``out/<study>/report.md``."""
     cfg = study.config(preset, overrides)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     with RunStore(out / "runs.sqlite") as store:
-        ctx = StudyContext(out, store, device=device, show_progress=show_progress)
+        ctx = StudyContext(out, store, device=device, show_progress=show_progress,
+                           executor=executor)
         directory = ctx.figure_dir(study.name)
         (directory / "study.json").write_text(study_json(study.name, preset, cfg))
         study.run(cfg, ctx)
