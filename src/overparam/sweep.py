@@ -29,7 +29,8 @@ def save_weights(path: Path, state: dict[str, Any]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
     os.close(fd)
     try:
-        np.savez(tmp, **{k: v.detach().cpu().numpy() for k, v in state.items()})
+        np.savez(tmp, **{k: v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)
+                         for k, v in state.items()})
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

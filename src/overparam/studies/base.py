@@ -176,10 +176,7 @@ class StudyContext:
 
         cfg = from_dict(TrainConfig, config)
         for r in results:
-            import torch
-
-            state = {k: torch.from_numpy(v) for k, v in r["state"].items()}
-            save_weights(self.weights_dir / f"{r['run_id']}.npz", state)
+            save_weights(self.weights_dir / f"{r['run_id']}.npz", r["state"])
             self.store.put(r["run_id"], config_id(cfg), "train", r["seed"], config,
                            r["summary"], r["history"])
 
