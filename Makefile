@@ -1,6 +1,7 @@
 # The two commands a fresh clone needs; each creates .venv when missing.
 PYTHON ?= python3
 TORCH ?= torch==2.13.0
+EXTRAS ?= dev
 VENV := .venv
 BIN := $(VENV)/bin
 export OMP_NUM_THREADS ?= 1
@@ -9,7 +10,7 @@ export OMP_NUM_THREADS ?= 1
 
 $(BIN)/overparam: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q "$(TORCH)" -e ".[dev]"
+	$(BIN)/pip install -q "$(TORCH)" -e ".[$(EXTRAS)]"
 	touch $(BIN)/overparam
 
 install: $(BIN)/overparam

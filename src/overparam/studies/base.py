@@ -77,6 +77,7 @@ class StudyReport:
     verdicts: list[Verdict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     wall_s: float | None = None
+    facts: dict[str, Any] = field(default_factory=dict)  # numbers for the joint discussion
 
     def markdown(self) -> str:
         parts = [f"## {self.study} ({self.preset} preset)\n"]

@@ -118,6 +118,36 @@ class DoubleDescent(Study):
                  for n in cfg.samplewise_sizes if n != cfg.n_train]
         return runs
 
+    def _sharpness(self, ctx: StudyContext, p: PlannedRun, seed: int, data: Any) -> float:
+        """Top Hessian eigenvalue (1,000 training samples, Lanczos) of one model-wise run."""
+        import torch.nn.functional as F
+
+        from overparam.config import derive_seed
+        from overparam.probes.hessian import top_eigenvalues
+
+        n = min(1000, data.n_train)
+        spec = {"probe": "lambda_max", "samples": n, "tol": 1e-4, "seed": seed}
+
+        def compute() -> dict:
+            model = ctx.model(p.config, seed, data)
+            r = top_eigenvalues(model, F.cross_entropy, data.x_train[:n], data.y_train[:n],
+                                tol=1e-4, max_iter=300, seed=derive_seed(seed, "probe") % 2 ** 31)
+            return {"lambda_max": r.eigenvalues[0], "n_hvp": r.n_hvp, "converged": r.converged}
+
+        return ctx.probe(p.config, seed, spec, compute)["lambda_max"]
+
+    def measure(self, cfg: DoubleDescentConfig, ctx: StudyContext, plan: list[PlannedRun]
+                ) -> None:
+        from overparam.data import load_config
+
+        runs = [p for p in plan if p.tag("sweep") == "mlp"]
+        data = load_config(runs[0].config.data, device=ctx.device)
+        with ctx.progress("double_descent: sharpness", len(runs)) as tick:
+            for p in runs:
+                for s in p.seeds:
+                    self._sharpness(ctx, p, s, data)
+                tick()
+
     def analyze(self, cfg: DoubleDescentConfig, ctx: StudyContext, preset: str) -> StudyReport:
         from overparam.report.figures import band, figure, save
 
@@ -129,7 +159,12 @@ class DoubleDescent(Study):
             sweeps.append(("cnn", cfg.cnn_data, INPUT_SHAPES.get(cfg.cnn_data, (3, 32, 32))))
         for sweep, data, shape in sweeps:
             runs = [p for p in plan if p.tag("sweep") == sweep]
-            rows, xs, tr, te = [], [], [], []
+            rows, xs, tr, te, lam = [], [], [], [], []
+            data_obj = None
+            if sweep == "mlp":
+                from overparam.data import load_config
+
+                data_obj = load_config(runs[0].config.data, device=ctx.device)
             for p in runs:
                 res = ctx.results(p)
                 model = build(p.config.model.name, shape, 10, device="meta")
@@ -138,16 +173,22 @@ class DoubleDescent(Study):
                 rows.append({"width": p.tag("width"), "parameters": n_params,
                              "train acc (%)": pct(s_tr), "test acc (%)": pct(s_te),
                              "test error (%)": f"{100 * (1 - s_te.mean):.2f}"})
+                if data_obj is not None:
+                    lam.append([self._sharpness(ctx, p, sd, data_obj) for sd in p.seeds])
+                    rows[-1]["top Hessian eigenvalue"] = summarize(lam[-1]).fmt(1, 3)
                 xs.append(n_params)
                 tr.append(errors(res, "train_acc"))
                 te.append(errors(res, "test_acc"))
             label = "channels c" if sweep == "cnn" else "width w"
             rep.tables.append(Table(f"Model-wise double descent, {sweep.upper()} on {data} "
                                     f"({label})", ["width", "parameters", "train acc (%)",
-                                                   "test acc (%)", "test error (%)"], rows))
+                                                   "test acc (%)", "test error (%)",
+                                                   "top Hessian eigenvalue"], rows))
             threshold = next((i for i, r in enumerate(tr) if np.mean(r) <= 0.001), None)
             first_min, peak = descent_ascent([float(np.mean(e)) for e in te])
             rep.verdicts.append(self._verdict(sweep, runs, xs, te, threshold, first_min, peak))
+            if lam and threshold is not None and len(runs) - threshold >= 2:
+                rep.facts.update(self._flatness(runs, xs, te, lam, threshold))
             fig, ax = figure()
             for name, vals in (("test error", te), ("train error", tr)):
                 sums = [summarize(v) for v in vals]
@@ -194,6 +235,23 @@ class DoubleDescent(Study):
                 f"{100 * np.mean(te[peak]):.2f}%; rise from the first minimum "
                 f"(w={runs[first_min].tag('width')}): {rise_txt}; widest vs peak: {fall_txt}")
         return Verdict(claim, supported, stat)
+
+    def _flatness(self, runs: list[PlannedRun], xs: list[int], te: list[list[float]],
+                  lam: list[list[float]], threshold: int) -> dict[str, Any]:
+        """Beyond the threshold: do larger models sit in flatter minima, and do flatter ones
+        generalize better? Spearman correlations over the runs at and past the threshold."""
+        from scipy.stats import spearmanr
+
+        idx = range(threshold, len(runs))
+        p_ = [xs[i] for i in idx for _ in lam[i]]
+        l_ = [v for i in idx for v in lam[i]]
+        e_ = [v for i in idx for v in te[i]]
+        r1, p1 = spearmanr(p_, l_)
+        r2, p2 = spearmanr(l_, e_)
+        return {"dd_rho_params_lambda": float(r1), "dd_p_params_lambda": float(p1),
+                "dd_rho_lambda_error": float(r2), "dd_p_lambda_error": float(p2),
+                "dd_runs_beyond": len(l_),
+                "dd_threshold_width": runs[threshold].tag("width")}
 
     def _epochwise(self, cfg: DoubleDescentConfig, ctx: StudyContext, plan: list[PlannedRun],
                    rep: StudyReport, out: Any) -> None:

@@ -181,6 +181,12 @@ class Sharpness(Study):
             bool(r_bl > 0 and p_bl < 0.05 and r_lt < 0 and p_lt < 0.05),
             f"Spearman rho(batch, lambda_max)={r_bl:.3f} (p={p_bl:.3g}); rho(lambda_max, test acc)"
             f"={r_lt:.3f} (p={p_lt:.3g}); {len(lx)} runs"))
+        rep.facts.update({"sh_rho_batch_lambda": float(r_bl), "sh_p_batch_lambda": float(p_bl),
+                          "sh_rho_lambda_acc": float(r_lt), "sh_p_lambda_acc": float(p_lt),
+                          "sh_lambda_small": float(np.mean(lam[small])),
+                          "sh_lambda_large": float(np.mean(lam[large])),
+                          "sh_acc_small": float(np.mean(test[small])),
+                          "sh_acc_large": float(np.mean(test[large])), "sh_runs": len(lx)})
         fig, ax = figure()
         for key, ls, ts in pts:
             if key[0] == "GD":  # far below the others; reported in the joint table
