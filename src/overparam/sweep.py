@@ -7,8 +7,6 @@ point and started again trains only what is missing; nothing lands twice.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,27 +20,18 @@ def weights_path(weights_dir: Path, rid: str) -> Path:
 
 
 def save_weights(path: Path, state: dict[str, Any]) -> None:
-    """Final weights as a numpy ``.npz`` (no pickle), written atomically (tmp file + rename)."""
-    import numpy as np
+    """Final weights as a numpy ``.npz`` (no pickle), written atomically."""
+    from overparam.npz import save_npz
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, **{k: v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)
-                         for k, v in state.items()})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    save_npz(path, state)
 
 
 def load_weights(path: Path) -> dict[str, Any]:
-    import numpy as np
     import torch
 
-    with np.load(path, allow_pickle=False) as f:
-        return {k: torch.from_numpy(f[k].copy()) for k in f.files}
+    from overparam.npz import load_npz
+
+    return {k: torch.from_numpy(v.copy()) for k, v in load_npz(path).items()}
 
 
 def run_config(cfg: TrainConfig, seeds: Sequence[int], store: RunStore | None = None,

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import tempfile
 from typing import Any
 
 import numpy as np
 
 from overparam.data.dataset import Dataset, cache_dir, from_numpy
+from overparam.npz import load_npz, save_npz
 
 DEFAULTS: dict[str, Any] = {
     "num_samples": 5000, "train_split": 0.8, "template_len": 12, "padding": [36, 60],
@@ -61,18 +60,9 @@ def load_mnist1d(**overrides: Any) -> Dataset:
     args = settings(**overrides)
     path = cache_dir() / "mnist1d" / f"{cache_key(args)}.npz"
     if path.exists():
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in ("x", "y", "x_test", "y_test")}
+        arrays = load_npz(path)
     else:
         arrays = generate(args)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-        os.close(fd)
-        try:
-            np.savez(tmp, **arrays)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        save_npz(path, arrays)
     return from_numpy("mnist1d", arrays["x"], arrays["y"], arrays["x_test"], arrays["y_test"],
                       num_classes=10, generation=args)

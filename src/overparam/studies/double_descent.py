@@ -78,14 +78,15 @@ def cached_simulation(path: Any, ps: list[int], n: int, d: int, sigma: float, tr
     from overparam.theory.random_features import RandomFeaturesResult, simulate
 
     key = np.array([n, d, sigma, trials, *ps], dtype=float)
+    from overparam.npz import load_npz, save_npz
+
     if path.exists():
-        with np.load(path, allow_pickle=False) as f:
-            if f["key"].shape == key.shape and np.array_equal(f["key"], key):
-                return RandomFeaturesResult(f["ps"], n, d, sigma, f["mean"], f["std"],
-                                            f["closed"])
+        f = load_npz(path)
+        if f["key"].shape == key.shape and np.array_equal(f["key"], key):
+            return RandomFeaturesResult(f["ps"], n, d, sigma, f["mean"], f["std"], f["closed"])
     res = simulate(ps, n=n, d=d, sigma=sigma, trials=trials)
-    np.savez(path, key=key, ps=res.ps, mean=res.risk_mean, std=res.risk_std,
-             closed=res.closed_form)
+    save_npz(path, {"key": key, "ps": res.ps, "mean": res.risk_mean, "std": res.risk_std,
+                    "closed": res.closed_form})
     return res
 
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +23,7 @@ import torch
 
 from overparam.config import DataConfig, ModelConfig, OptimConfig, TrainConfig, to_canonical_dict
 from overparam.config import run_id as make_run_id
+from overparam.npz import load_npz, save_npz
 from overparam.stats import summarize
 from overparam.studies.base import PlannedRun, Study, StudyContext, StudyReport, Table, Verdict
 from overparam.studies.common import pct, welch_str
@@ -71,21 +70,12 @@ def chain_key(cfg: LotteryConfig) -> dict[str, Any]:
 
 
 def _save(path: Any, tensors: dict[str, torch.Tensor]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, **{k: v.detach().cpu().numpy() for k, v in tensors.items()})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    save_npz(path, tensors)
 
 
 def _load(path: Any, prefix: str, device: str) -> dict[str, torch.Tensor]:
-    with np.load(path, allow_pickle=False) as f:
-        return {k[len(prefix):]: torch.from_numpy(f[k].copy()).to(device)
-                for k in f.files if k.startswith(prefix)}
+    return {k[len(prefix):]: torch.from_numpy(v.copy()).to(device)
+            for k, v in load_npz(path).items() if k.startswith(prefix)}
 
 
 class Lottery(Study):
