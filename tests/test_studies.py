@@ -120,3 +120,24 @@ def test_study_runs_resumes_and_reports(study, tmp_path, capsys):
 
 def test_registry():
     assert set(STUDIES) == set(TINY)
+
+
+def test_paper_ntk_and_lottery_grids_are_the_blueprints():
+    from overparam.sparsity.masks import schedule
+    from overparam.studies.lottery import Lottery
+    from overparam.studies.ntk_width import NTKWidth
+
+    plan = NTKWidth().plan(NTKWidth().config("paper"))
+    assert [p.tag("width") for p in plan] == [32, 64, 128, 256, 512, 1024, 2048, 4096]
+    for p in plan:  # the blueprint's V-E table: widths and parameter counts on MNIST
+        assert p.config.data.name == "mnist" and p.config.data.n_train == 5000
+        m = build(p.config.model.name, (1, 28, 28), 10, device="meta")
+        assert count_params(m) == MLP_COUNTS[p.tag("width")]
+        assert len(p.seeds) == 5
+    cfg = Lottery().config("paper")
+    assert cfg.data == "cifar10" and cfg.epochs == 60 and cfg.seeds == 5
+    # the blueprint's V-F table: 70, 50, 30, 20, 10, 5% remaining, reinit control at 10%
+    assert sorted(cfg.targets, reverse=True) == [0.7, 0.5, 0.3, 0.2, 0.1, 0.05]
+    assert cfg.barrier_density == 0.1 and cfg.controls
+    levels = schedule(list(cfg.targets), cfg.rate)
+    assert all(t in levels for t in cfg.targets) and levels[-1] == 0.05
