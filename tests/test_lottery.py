@@ -4,8 +4,14 @@ import torch
 from overparam.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
 from overparam.data.dataset import Dataset
 from overparam.sparsity.lottery import train_dense, train_masked
-from overparam.sparsity.masks import (density, magnitude_prune, ones_like, prunable, random_like,
-                                      schedule)
+from overparam.sparsity.masks import (
+    density,
+    magnitude_prune,
+    ones_like,
+    prunable,
+    random_like,
+    schedule,
+)
 
 
 def data():

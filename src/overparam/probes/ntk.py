@@ -42,7 +42,7 @@ from torch import nn
 from torch.func import jacrev, jvp, vjp, vmap
 
 from overparam.models.mlp import MLP
-from overparam.probes._functional import FunctionalModel, ParamSelector, mode
+from overparam.probes._functional import FunctionalModel, ParamSelector
 
 IMPLEMENTATIONS = ("auto", "jacobian", "ntvp", "structured")
 
@@ -303,12 +303,6 @@ def kernel_movement(k0: torch.Tensor, kt: torch.Tensor) -> float:
     return float((kt.double() - k0.double()).norm() / k0.double().norm())
 
 
-def eval_mode_outputs(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Outputs of ``model`` in evaluation mode, the model's flags restored afterwards."""
-    with torch.no_grad(), mode(model, False):
-        return model(x)
-
-
 __all__ = ["IMPLEMENTATIONS", "analytic_kernels", "analytic_ntk", "analytic_nngp",
-           "empirical_ntk", "eval_mode_outputs", "kernel_movement", "kernel_regression",
+           "empirical_ntk", "kernel_movement", "kernel_regression",
            "parameter_movement"]

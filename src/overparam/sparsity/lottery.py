@@ -13,7 +13,6 @@ from the rewound weights (``random``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 
@@ -102,11 +101,3 @@ def train_masked(cfg: TrainConfig, seeds: list[int], data: Dataset, start: dict[
     hooks = Hooks(post_step=[MaskEnforcer(ens, masks)])
     results = train(cfg, seeds, data=data, device=device, dtype=dtype, hooks=hooks, ensemble=ens)
     return results, ens
-
-
-@dataclass
-class Round:
-    density: float
-    results: list[SeedResult]
-    masks: Masks
-    params: dict[str, torch.Tensor]

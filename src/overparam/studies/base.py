@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,11 +143,6 @@ class StudyContext:
     @property
     def weights_dir(self) -> Path:
         return self.out / "weights"
-
-    def complete(self, p: PlannedRun) -> bool:
-        ids = [run_id(p.config, s) for s in p.seeds]
-        return len(self.store.finished(ids)) == len(ids) and all(
-            (self.weights_dir / f"{i}.npz").exists() for i in ids)
 
     def missing(self, p: PlannedRun) -> tuple[int, ...]:
         """Seeds of a planned run whose row or weights are not stored yet."""
@@ -294,11 +288,5 @@ def study_json(study: str, preset: str, cfg: Any) -> str:
                        "config_full": dataclasses.asdict(cfg)}, sort_keys=True, indent=1)
 
 
-def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    t = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t
-
-
 __all__ = ["PlannedRun", "Study", "StudyContext", "StudyReport", "Table", "Verdict",
-           "apply_overrides", "config_id", "study_json", "timed"]
+           "apply_overrides", "study_json"]
