@@ -23,8 +23,13 @@ from overparam.cli import main, parse_seeds
     (["reproduce", "--set", "nostudy.epochs=1"], "set"),
     (["run", "optimizers", "--set", "epochs=-"], "epochs"),
     (["run", "optimizers", "--executor", "spark"], "executor"),
+    (["run", "lottery", "--set", "scope=diagonal"], "scope"),
+    (["run", "lottery", "--set", "rate=1.5"], "rate"),
+    (["run", "ntk_width", "--set", "parameterization=mu"], "parameterization"),
 ])
-def test_bad_input_is_one_line_and_exit_2(argv, field, capsys):
+def test_bad_input_is_one_line_and_exit_2(argv, field, capsys, tmp_path):
+    if argv[0] in ("run", "reproduce"):
+        argv = [*argv, "--out", str(tmp_path / "out")]
     try:
         code = main(argv)
     except SystemExit as e:  # argparse's own type errors
@@ -32,6 +37,7 @@ def test_bad_input_is_one_line_and_exit_2(argv, field, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert len(err.splitlines()) == 1 and field in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # nothing half-written
 
 
 def test_parse_seeds():

@@ -84,6 +84,15 @@ class Lottery(Study):
     PRESETS = PRESETS
 
     def plan(self, cfg: LotteryConfig) -> list[PlannedRun]:
+        from overparam.errors import ConfigError
+        from overparam.sparsity.masks import schedule
+
+        if cfg.scope not in ("global", "layerwise"):
+            raise ConfigError("scope", cfg.scope, "global or layerwise")
+        try:
+            schedule(list(cfg.targets), cfg.rate)
+        except ValueError as e:
+            raise ConfigError("targets/rate", f"{cfg.targets}/{cfg.rate}", str(e)) from None
         return [PlannedRun(train_config(cfg), tuple(range(cfg.seeds)), (("arm", "dense"),))]
 
     # -- identities -------------------------------------------------------------------------
@@ -123,10 +132,7 @@ class Lottery(Study):
             schedule,
         )
 
-        if cfg.scope not in ("global", "layerwise"):
-            from overparam.errors import ConfigError
-
-            raise ConfigError("scope", cfg.scope, "global or layerwise")
+        self.plan(cfg)
         tcfg = train_config(cfg)
         seeds = list(range(cfg.seeds))
         data = load_config(tcfg.data, device=ctx.device)

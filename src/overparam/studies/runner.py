@@ -18,6 +18,7 @@ def run_study(study: Study, preset: str, overrides: Sequence[str] = (), out: Pat
               ) -> tuple[StudyReport, Path]:
     """Train what the store lacks, measure, analyze; write ``out/<study>/report.md``."""
     cfg = study.config(preset, overrides)
+    study.plan(cfg)  # invalid settings fail here, before anything is written
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
