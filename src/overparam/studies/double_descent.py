@@ -22,7 +22,7 @@ from overparam.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
 from overparam.models import build, count_params
 from overparam.stats import summarize
 from overparam.studies.base import PlannedRun, Study, StudyContext, StudyReport, Table, Verdict
-from overparam.studies.common import errors, pct, summary_of, welch_str
+from overparam.studies.common import errors, lambda_max, pct, summary_of, welch_str
 
 
 @dataclass(frozen=True)
@@ -120,22 +120,8 @@ class DoubleDescent(Study):
         return runs
 
     def _sharpness(self, ctx: StudyContext, p: PlannedRun, seed: int, data: Any) -> float:
-        """Top Hessian eigenvalue (1,000 training samples, Lanczos) of one model-wise run."""
-        import torch.nn.functional as F
-
-        from overparam.config import derive_seed
-        from overparam.probes.hessian import top_eigenvalues
-
-        n = min(1000, data.n_train)
-        spec = {"probe": "lambda_max", "samples": n, "tol": 1e-4, "seed": seed}
-
-        def compute() -> dict:
-            model = ctx.model(p.config, seed, data)
-            r = top_eigenvalues(model, F.cross_entropy, data.x_train[:n], data.y_train[:n],
-                                tol=1e-4, max_iter=300, seed=derive_seed(seed, "probe") % 2 ** 31)
-            return {"lambda_max": r.eigenvalues[0], "n_hvp": r.n_hvp, "converged": r.converged}
-
-        return ctx.probe(p.config, seed, spec, compute)["lambda_max"]
+        """Top Hessian eigenvalue (1,000 training samples) of one model-wise run."""
+        return lambda_max(ctx, p.config, seed, data)["lambda_max"]
 
     def measure(self, cfg: DoubleDescentConfig, ctx: StudyContext, plan: list[PlannedRun]
                 ) -> None:

@@ -22,7 +22,7 @@ from overparam.config import derive_seed
 from overparam.probes.perturb import DEFAULT_SIGMAS
 from overparam.stats import summarize
 from overparam.studies.base import PlannedRun, Study, StudyContext, StudyReport, Table, Verdict
-from overparam.studies.common import pct, welch_str
+from overparam.studies.common import lambda_max, pct, welch_str
 from overparam.studies.optimizers import PAPER, QUICK, OptimizersConfig, optimizer_plan
 
 
@@ -70,20 +70,9 @@ class Sharpness(Study):
 
     def _probes(self, cfg: SharpnessConfig, ctx: StudyContext, p: PlannedRun, seed: int,
                 data) -> tuple[dict, dict | None]:  # noqa: ANN001
-        from overparam.probes.hessian import top_eigenvalues
         from overparam.probes.perturb import perturbation_sensitivity
 
-        n_h = min(cfg.hessian_samples, data.n_train)
-        spec = {"probe": "lambda_max", "samples": n_h, "tol": cfg.hessian_tol, "seed": seed}
-
-        def lam() -> dict:
-            model = ctx.model(p.config, seed, data)
-            r = top_eigenvalues(model, F.cross_entropy, data.x_train[:n_h], data.y_train[:n_h],
-                                k=1, tol=cfg.hessian_tol, max_iter=300,
-                                seed=derive_seed(seed, "probe") % (2 ** 31))
-            return {"lambda_max": r.eigenvalues[0], "n_hvp": r.n_hvp, "converged": r.converged}
-
-        hess = ctx.probe(p.config, seed, spec, lam)
+        hess = lambda_max(ctx, p.config, seed, data, cfg.hessian_samples, cfg.hessian_tol)
         pert = None
         if p.tag("config") == "SGD" and p.tag("batch") in (cfg.small_batch, cfg.large_batch):
             n_p = cfg.perturb_samples or data.n_train
