@@ -1,0 +1,32 @@
+"""The quick presets of Studies I end to end, as `overparam run` runs them (a few minutes).
+
+Marked slow: deselect with ``-m "not slow"``; CI runs them.
+"""
+
+import pytest
+
+from overparam.cli import main
+from overparam.store import RunStore
+
+pytestmark = pytest.mark.slow
+
+
+def test_double_descent_quick_preset(tmp_path, capsys):
+    assert main(["run", "double_descent", "--preset", "quick", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("SUPPORTED") >= 2 and "min-norm least squares" in out
+    with RunStore(tmp_path / "runs.sqlite") as s:
+        assert s.count() == (10 + 4) * 3  # widths + sample sizes other than n_train, 3 seeds
+
+
+def test_optimizers_then_sharpness_quick_presets(tmp_path, capsys):
+    assert main(["run", "optimizers", "--preset", "quick", "--out", str(tmp_path)]) == 0
+    with RunStore(tmp_path / "runs.sqlite") as s:
+        n = s.count()
+    assert n == 9 * 3
+    capsys.readouterr()
+    assert main(["run", "sharpness", "--preset", "quick", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    with RunStore(tmp_path / "runs.sqlite") as s:
+        assert s.count() == n  # the sharpness study reuses the optimizers' runs
+    assert "top Hessian eigenvalue" in out and "Perturbation" in out
