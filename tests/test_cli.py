@@ -24,6 +24,7 @@ from overparam.cli import main, parse_seeds
     (["run", "optimizers", "--set", "epochs=-"], "epochs"),
     (["run", "optimizers", "--executor", "spark"], "executor"),
     (["run", "lottery", "--set", "scope=diagonal"], "scope"),
+    (["run", "optimizers", "--workers", "0"], "workers"),
     (["run", "lottery", "--set", "rate=1.5"], "rate"),
     (["run", "ntk_width", "--set", "parameterization=mu"], "parameterization"),
 ])
@@ -73,3 +74,13 @@ def test_list_and_reproduce(tmp_path, capsys):
     assert "torch" in text and "## Verdicts" in text
     for study in TINY:
         assert f"### {study}" in text and (tmp_path / study / "report.md").exists()
+
+
+def test_workers_flag_runs_a_process_pool(tmp_path, capsys):
+    from tests.test_studies import TINY
+
+    argv = ["run", "optimizers", "--out", str(tmp_path), "--workers", "2"]
+    for item in TINY["optimizers"]:
+        argv += ["--set", item]
+    assert main(argv) == 0
+    assert "### Verdicts" in capsys.readouterr().out

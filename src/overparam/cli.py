@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     run.add_argument("--out", default="runs")
     run.add_argument("--executor", default="local", help="local, process or ray")
-    run.add_argument("--workers", type=int, default=2, help="processes (or Ray CPUs)")
+    run.add_argument("--workers", type=int, default=None,
+                     help="N worker processes (a process pool), or Ray CPUs with --executor ray")
     run.add_argument("--ray-address", default=None, help="an existing Ray cluster")
     run.add_argument("--device", default="cpu")
     rep = sub.add_parser("report", help="regenerate tables and figures from a run store")
@@ -93,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     repro.add_argument("--preset", default="quick")
     repro.add_argument("--out", default="reports")
     repro.add_argument("--executor", default="local", help="local, process or ray")
-    repro.add_argument("--workers", type=int, default=2, help="processes (or Ray CPUs)")
+    repro.add_argument("--workers", type=int, default=None,
+                       help="N worker processes (a process pool), or Ray CPUs with --executor ray")
     repro.add_argument("--ray-address", default=None, help="an existing Ray cluster")
     repro.add_argument("--device", default="cpu")
     repro.add_argument("--set", action="append", default=[], metavar="STUDY.KEY=VALUE",
@@ -184,9 +186,12 @@ def _print_results(cfg: Any, results: list[dict[str, Any]]) -> None:
 def _executor(a: argparse.Namespace):  # noqa: ANN202
     from overparam.executors import make_executor
 
-    if a.workers < 1:
+    if a.workers is not None and a.workers < 1:
         raise ConfigError("workers", a.workers, "a positive integer")
-    return make_executor(a.executor, a.workers, a.ray_address)
+    name = a.executor
+    if name == "local" and a.workers is not None:
+        name = "process"  # --workers N: a pool of N processes
+    return make_executor(name, a.workers or 2, a.ray_address)
 
 
 def cmd_run(a: argparse.Namespace) -> int:
