@@ -58,7 +58,7 @@ def test_train_json_and_resume(tmp_path, capsys):
     second = json.loads(capsys.readouterr().out)
     assert second == first
     assert main(["report", "--out", str(tmp_path)]) == 0
-    assert "mlp_w16" in (tmp_path / "report.md").read_text()
+    assert "mlp_w16" in (tmp_path / "runs.md").read_text()
 
 
 def test_list_and_reproduce(tmp_path, capsys):
@@ -74,6 +74,10 @@ def test_list_and_reproduce(tmp_path, capsys):
     assert "torch" in text and "## Verdicts" in text
     for study in TINY:
         assert f"### {study}" in text and (tmp_path / study / "report.md").exists()
+    (tmp_path / "report.html").unlink()
+    assert main(["report", "--out", str(tmp_path)]) == 0  # rebuilds the combined report too
+    assert (tmp_path / "report.html").exists() and (tmp_path / "runs.md").exists()
+    assert "## Joint discussion" in (tmp_path / "report.md").read_text()
 
 
 def test_workers_flag_runs_a_process_pool(tmp_path, capsys):

@@ -214,18 +214,22 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    from overparam.report.summary import write_store_report
+    from overparam.report.summary import write_combined_report, write_store_report
     from overparam.studies import STUDIES, reanalyze
 
     out = Path(a.out)
-    found = False
+    reports, presets = {}, set()
     for name, cls in STUDIES.items():
         got = reanalyze(cls(), out)
         if got is not None:
-            found = True
+            reports[name] = got[0]
+            presets.add(got[0].preset)
             print(f"{name}: {got[1]}")
+    combined = out / "report.md"
+    if reports and combined.exists() and combined.read_text().startswith("# overparam reproduce"):
+        print(write_combined_report(out, "/".join(sorted(presets)), reports))
     path = write_store_report(out)
-    print(path if found else f"{path} (no study reports under {out})")
+    print(path if reports else f"{path} (no study reports under {out})")
     return 0
 
 

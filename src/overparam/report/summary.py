@@ -72,7 +72,8 @@ def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> Non
 
 
 def write_store_report(out: Path) -> Path:
-    """``out/report.md`` and ``out/runs.csv`` summarizing every configuration in the store."""
+    """``out/runs.md`` and ``out/runs.csv`` summarizing every configuration in the store (the
+    reproduce report keeps ``out/report.md``)."""
     store_path = out / "runs.sqlite"
     if not store_path.exists():
         from overparam.errors import ConfigError
@@ -83,8 +84,8 @@ def write_store_report(out: Path) -> Path:
     write_csv(out / "runs.csv", rows, cols)
     text = ("# Stored runs\n\nAccuracies in %: mean ± std over seeds [95% bootstrap CI].\n\n"
             + markdown_table(rows, cols))
-    (out / "report.md").write_text(text)
-    return out / "report.md"
+    (out / "runs.md").write_text(text)
+    return out / "runs.md"
 
 
 def joint_discussion(reports: dict[str, Any]) -> list[str]:
@@ -140,27 +141,35 @@ def write_reproduce_report(out: Path, preset: str, studies: Mapping[str, Any],
     """Run every registered study at ``preset`` into ``out``; write ``out/report.md`` and a
     self-contained ``out/report.html``. Finished runs are read from the store, so a second call
     only rewrites the reports."""
-    from overparam.report.html import markdown_to_html
     from overparam.studies.runner import run_study
 
     out.mkdir(parents=True, exist_ok=True)
     overrides = overrides or {}
     t0 = time.perf_counter()
-    sections, reports = [], {}
+    reports = {}
     for name, cls in studies.items():
-        report, _ = run_study(cls(), preset, overrides.get(name, []), out, device,
-                              show_progress=show_progress, executor=executor)
-        reports[name] = report
-        sections.append(report.markdown().replace("](", f"]({name}/"))
-    env = environment()
-    lines = [f"# overparam reproduce ({preset} preset)", "",
-             f"Total wall time {time.perf_counter() - t0:.1f} s (studies whose runs were "
-             "already stored only re-analyze).", "", "## Verdicts", ""]
+        reports[name], _ = run_study(cls(), preset, overrides.get(name, []), out, device,
+                                     show_progress=show_progress, executor=executor)
+    return write_combined_report(out, preset, reports, time.perf_counter() - t0)
+
+
+def write_combined_report(out: Path, preset: str, reports: Mapping[str, Any],
+                          wall_s: float | None = None) -> Path:
+    """``out/report.md`` and the self-contained ``out/report.html`` joining study reports."""
+    from overparam.report.html import markdown_to_html
+
+    sections = [r.markdown().replace("](", f"]({name}/") for name, r in reports.items()]
+    lines = [f"# overparam reproduce ({preset} preset)", ""]
+    if wall_s is not None:
+        lines += [f"Total wall time {wall_s:.1f} s (studies whose runs were already stored only "
+                  "re-analyze).", ""]
+    lines += ["## Verdicts", ""]
     for name, report in reports.items():
-        lines.append(f"### {name} ({report.wall_s:.1f} s)")
+        took = f" ({report.wall_s:.1f} s)" if report.wall_s is not None else ""
+        lines.append(f"### {name}{took}")
         lines += [v.line() for v in report.verdicts] + [""]
-    lines += joint_discussion(reports)
-    lines += ["## Environment", ""] + [f"- {k}: {v}" for k, v in env.items()] + [""]
+    lines += joint_discussion(dict(reports))
+    lines += ["## Environment", ""] + [f"- {k}: {v}" for k, v in environment().items()] + [""]
     text = "\n".join(lines) + "\n" + "\n".join(sections)
     path = out / "report.md"
     path.write_text(text)
