@@ -72,6 +72,14 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print results as JSON")
 
 
+def _add_executor_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", default="local", help="local, process or ray")
+    p.add_argument("--workers", type=int, default=None,
+                   help="N worker processes (a process pool), or Ray CPUs with --executor ray")
+    p.add_argument("--ray-address", default=None, help="an existing Ray cluster")
+    p.add_argument("--device", default="cpu")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="overparam", description="A laboratory for overparameterized deep "
                      "learning: multi-seed experiments with statistics, tables and figures.")
@@ -83,21 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--preset", default="quick")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     run.add_argument("--out", default="runs")
-    run.add_argument("--executor", default="local", help="local, process or ray")
-    run.add_argument("--workers", type=int, default=None,
-                     help="N worker processes (a process pool), or Ray CPUs with --executor ray")
-    run.add_argument("--ray-address", default=None, help="an existing Ray cluster")
-    run.add_argument("--device", default="cpu")
+    _add_executor_args(run)
     rep = sub.add_parser("report", help="regenerate tables and figures from a run store")
     rep.add_argument("--out", default="runs")
     repro = sub.add_parser("reproduce", help="run every blueprint study and write one report")
     repro.add_argument("--preset", default="quick")
     repro.add_argument("--out", default="reports")
-    repro.add_argument("--executor", default="local", help="local, process or ray")
-    repro.add_argument("--workers", type=int, default=None,
-                       help="N worker processes (a process pool), or Ray CPUs with --executor ray")
-    repro.add_argument("--ray-address", default=None, help="an existing Ray cluster")
-    repro.add_argument("--device", default="cpu")
+    _add_executor_args(repro)
     repro.add_argument("--set", action="append", default=[], metavar="STUDY.KEY=VALUE",
                        help="override one study's setting, e.g. optimizers.epochs=10")
     return parser

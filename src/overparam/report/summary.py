@@ -6,7 +6,6 @@ and CSV.
 
 from __future__ import annotations
 
-import csv
 import json
 import platform
 import subprocess
@@ -15,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from overparam.report.tables import Table
 from overparam.stats import summarize
 
 
@@ -57,20 +57,6 @@ def config_table(store_path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for r in rows:
-        lines.append("| " + " | ".join(str(r.get(c, "")) for c in columns) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
-
-
 def write_store_report(out: Path) -> Path:
     """``out/runs.md`` and ``out/runs.csv`` summarizing every configuration in the store (the
     reproduce report keeps ``out/report.md``)."""
@@ -79,11 +65,11 @@ def write_store_report(out: Path) -> Path:
         from overparam.errors import ConfigError
 
         raise ConfigError("out", str(out), "a directory holding runs.sqlite (from train/run --out)")
-    rows = config_table(store_path)
-    cols = ["config_id", "seeds", "train_acc", "test_acc", "config"]
-    write_csv(out / "runs.csv", rows, cols)
+    table = Table("Stored runs", ["config_id", "seeds", "train_acc", "test_acc", "config"],
+                  config_table(store_path))
+    table.write_csv(out / "runs.csv")
     text = ("# Stored runs\n\nAccuracies in %: mean ± std over seeds [95% bootstrap CI].\n\n"
-            + markdown_table(rows, cols))
+            + table.markdown_body())
     (out / "runs.md").write_text(text)
     return out / "runs.md"
 
@@ -94,8 +80,7 @@ def joint_discussion(reports: dict[str, Any]) -> list[str]:
     sh = reports.get("sharpness")
     if sh is not None and "sh_rho_batch_lambda" in sh.facts:
         f = sh.facts
-        chain = (f["sh_rho_batch_lambda"] > 0 and f["sh_p_batch_lambda"] < 0.05
-                 and f["sh_rho_lambda_acc"] < 0 and f["sh_p_lambda_acc"] < 0.05)
+        chain = f["sh_supported"]  # the sharpness study's own verdict on this chain
         lines.append(
             f"- **{'SUPPORTED' if chain else 'NOT SUPPORTED'}** — batch size -> sharpness -> "
             f"generalization (contributions 2-3): over {f['sh_runs']} SGD runs Spearman "
@@ -120,7 +105,7 @@ def joint_discussion(reports: dict[str, Any]) -> list[str]:
     nt = reports.get("ntk_width")
     if nt is not None and "ntk_slope" in nt.facts:
         f = nt.facts
-        ok = f["ntk_rho"] < 0 and f["ntk_p"] < 0.05 and f["ntk_lo"] <= -0.5 <= f["ntk_hi"]
+        ok = f["ntk_supported"]  # the ntk_width study's own verdict
         lines.append(
             f"- **{'SUPPORTED' if ok else 'NOT SUPPORTED'}** — width -> movement (the NTK "
             f"regime): relative parameter movement scales as width^{f['ntk_slope']:.2f} "

@@ -18,6 +18,7 @@ from typing import Any
 
 from overparam.config import TrainConfig, canonical_json, config_id, run_id
 from overparam.errors import ConfigError
+from overparam.report.tables import Table
 from overparam.store import RunStore
 
 
@@ -47,27 +48,6 @@ class Verdict:
 
 
 @dataclass
-class Table:
-    title: str
-    columns: list[str]
-    rows: list[dict[str, Any]]
-
-    def markdown(self) -> str:
-        head = "| " + " | ".join(self.columns) + " |\n|" + "---|" * len(self.columns) + "\n"
-        body = "".join("| " + " | ".join(_fmt(r.get(c, "")) for c in self.columns) + " |\n"
-                       for r in self.rows)
-        return f"### {self.title}\n\n{head}{body}"
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    if isinstance(v, int) and not isinstance(v, bool):
-        return f"{v:,}"
-    return str(v)
-
-
-@dataclass
 class StudyReport:
     study: str
     preset: str
@@ -88,15 +68,9 @@ class StudyReport:
         return "\n".join(parts)
 
     def write(self, directory: Path) -> Path:
-        import csv
-
         directory.mkdir(parents=True, exist_ok=True)
         for t in self.tables:
-            slug = "".join(ch if ch.isalnum() else "_" for ch in t.title.lower()).strip("_")
-            with open(directory / f"{slug}.csv", "w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=t.columns, extrasaction="ignore")
-                w.writeheader()
-                w.writerows(t.rows)
+            t.write_csv(directory / f"{t.slug()}.csv")
         path = directory / "report.md"
         path.write_text(self.markdown())
         return path

@@ -171,7 +171,7 @@ class NTKWidth(Study):
             bool(rho < 0 and p_rho < 0.05 and lo <= -0.5 <= hi),
             f"log-log slope {slope:.3f} [95% CI {lo:.3f}, {hi:.3f}] (theory -0.5); Spearman "
             f"rho(width, movement)={rho:.3f} (p={p_rho:.3g}); {len(mv)} runs"))
-        rep.facts.update({"ntk_slope": float(slope), "ntk_lo": float(lo), "ntk_hi": float(hi),
+        rep.facts.update({"ntk_supported": rep.verdicts[-1].supported, "ntk_slope": float(slope), "ntk_lo": float(lo), "ntk_hi": float(hi),
                           "ntk_rho": float(rho), "ntk_p": float(p_rho),
                           "ntk_widths": f"{min(ws)}-{max(ws)}"})
         kslope, _, klo, khi = loglog_fit(ws, km)

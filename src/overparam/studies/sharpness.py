@@ -170,7 +170,8 @@ class Sharpness(Study):
             bool(r_bl > 0 and p_bl < 0.05 and r_lt < 0 and p_lt < 0.05),
             f"Spearman rho(batch, lambda_max)={r_bl:.3f} (p={p_bl:.3g}); rho(lambda_max, test acc)"
             f"={r_lt:.3f} (p={p_lt:.3g}); {len(lx)} runs"))
-        rep.facts.update({"sh_rho_batch_lambda": float(r_bl), "sh_p_batch_lambda": float(p_bl),
+        rep.facts.update({"sh_supported": rep.verdicts[-1].supported,
+                          "sh_rho_batch_lambda": float(r_bl), "sh_p_batch_lambda": float(p_bl),
                           "sh_rho_lambda_acc": float(r_lt), "sh_p_lambda_acc": float(p_lt),
                           "sh_lambda_small": float(np.mean(lam[small])),
                           "sh_lambda_large": float(np.mean(lam[large])),
