@@ -34,6 +34,27 @@ def load_weights(path: Path) -> dict[str, Any]:
     return {k: torch.from_numpy(v.copy()) for k, v in load_npz(path).items()}
 
 
+def missing_seeds(cfg: TrainConfig, seeds: Sequence[int], store: RunStore | None,
+                  weights_dir: Path | None = None) -> tuple[int, ...]:
+    """Seeds of ``cfg`` whose run row (or, with ``weights_dir``, weights file) is not stored."""
+    ids = {s: run_id(cfg, s) for s in seeds}
+    done = store.finished(ids.values()) if store is not None else set()
+    return tuple(s for s in seeds if ids[s] not in done or (
+        weights_dir is not None and not weights_path(weights_dir, ids[s]).exists()))
+
+
+def land(cfg: TrainConfig, seed: int, summary: dict[str, Any], history: list[dict[str, float]],
+         state: dict[str, Any] | None, store: RunStore | None,
+         weights_dir: Path | None = None) -> None:
+    """One finished run: its weights first (atomically), then its row and metrics in one
+    transaction (never twice)."""
+    rid = run_id(cfg, seed)
+    if weights_dir is not None and state is not None:
+        save_weights(weights_path(weights_dir, rid), state)
+    if store is not None:
+        store.put(rid, config_id(cfg), "train", seed, to_canonical_dict(cfg), summary, history)
+
+
 def run_config(cfg: TrainConfig, seeds: Sequence[int], store: RunStore | None = None,
                device: str = "cpu", progress: Callable[[int, int], None] | None = None,
                data: Any = None, weights_dir: Path | None = None) -> list[dict[str, Any]]:
@@ -45,21 +66,14 @@ def run_config(cfg: TrainConfig, seeds: Sequence[int], store: RunStore | None = 
     from overparam.train import train
 
     ids = {s: run_id(cfg, s) for s in seeds}
-    done = store.finished(ids.values()) if store is not None else set()
-    todo = [s for s in seeds if ids[s] not in done or (
-        weights_dir is not None and not weights_path(weights_dir, ids[s]).exists())]
+    todo = missing_seeds(cfg, seeds, store, weights_dir)
     fresh: dict[int, dict[str, Any]] = {}
     if todo:
-        results = train(cfg, todo, data=data, device=device, progress=progress,
+        results = train(cfg, list(todo), data=data, device=device, progress=progress,
                         keep_state=weights_dir is not None)
         for r in results:
-            summary = r.summary()
-            fresh[r.seed] = summary
-            if weights_dir is not None and r.state is not None:
-                save_weights(weights_path(weights_dir, r.run_id), r.state)
-            if store is not None:
-                store.put(r.run_id, config_id(cfg), "train", r.seed, to_canonical_dict(cfg),
-                          summary, r.history)
+            fresh[r.seed] = r.summary()
+            land(cfg, r.seed, fresh[r.seed], r.history, r.state, store, weights_dir)
     out = []
     for s in seeds:
         if s in fresh:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from overparam.config import TrainConfig, canonical_json, config_id, run_id
+from overparam.config import TrainConfig, canonical_json, run_id
 from overparam.errors import ConfigError
 from overparam.report.tables import Table
 from overparam.store import RunStore
@@ -120,10 +120,9 @@ class StudyContext:
 
     def missing(self, p: PlannedRun) -> tuple[int, ...]:
         """Seeds of a planned run whose row or weights are not stored yet."""
-        ids = {s: run_id(p.config, s) for s in p.seeds}
-        done = self.store.finished(ids.values())
-        return tuple(s for s in p.seeds if ids[s] not in done
-                     or not (self.weights_dir / f"{ids[s]}.npz").exists())
+        from overparam.sweep import missing_seeds
+
+        return missing_seeds(p.config, p.seeds, self.store, self.weights_dir)
 
     def train_all(self, plan: Sequence[PlannedRun], label: str) -> None:
         """Train every missing seed of ``plan`` on the executor; this process alone writes."""
@@ -141,13 +140,12 @@ class StudyContext:
     def ingest(self, config: dict[str, Any], results: list[dict[str, Any]]) -> None:
         """Save the weights, then land each run in its own transaction (never twice)."""
         from overparam.config import TrainConfig, from_dict
-        from overparam.sweep import save_weights
+        from overparam.sweep import land
 
         cfg = from_dict(TrainConfig, config)
         for r in results:
-            save_weights(self.weights_dir / f"{r['run_id']}.npz", r["state"])
-            self.store.put(r["run_id"], config_id(cfg), "train", r["seed"], config,
-                           r["summary"], r["history"])
+            land(cfg, r["seed"], r["summary"], r["history"], r["state"], self.store,
+                 self.weights_dir)
 
     def results(self, p: PlannedRun) -> list[dict[str, Any]]:
         """Stored runs of a planned configuration (result, history, config), seed order."""
