@@ -64,7 +64,7 @@ def test_train_json_and_resume(tmp_path, capsys):
 def test_list_and_reproduce(tmp_path, capsys):
     assert main(["list"]) == 0
     assert "mnist1d" in capsys.readouterr().out
-    from tests.test_studies import TINY
+    from tests.studies.test_studies import TINY
 
     argv = ["reproduce", "--out", str(tmp_path)]
     for study, items in TINY.items():
@@ -81,7 +81,7 @@ def test_list_and_reproduce(tmp_path, capsys):
 
 
 def test_workers_flag_runs_a_process_pool(tmp_path, capsys):
-    from tests.test_studies import TINY
+    from tests.studies.test_studies import TINY
 
     argv = ["run", "optimizers", "--out", str(tmp_path), "--workers", "2"]
     for item in TINY["optimizers"]:

@@ -202,6 +202,9 @@ def cmd_run(a: argparse.Namespace) -> int:
     _check_device(a.device)
     study = STUDIES[a.study]()
     study.config(a.preset, a.set)  # invalid settings fail before any executor starts
+    from overparam.studies.runner import check_out
+
+    check_out(Path(a.out))
     executor = _executor(a)
     try:
         report, path = run_study(study, a.preset, a.set, Path(a.out), a.device,
@@ -214,10 +217,16 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    from overparam.report.summary import write_combined_report, write_store_report
+    """Rebuild every study's report, the combined report and the run table from the store:
+    reads only (nothing is trained, probed or computed; what is missing is reported)."""
+    from overparam.report.summary import write_store_report
+    from overparam.reproduce import write_combined_report
     from overparam.studies import STUDIES, reanalyze
 
     out = Path(a.out)
+    if not (out / "runs.sqlite").is_file():
+        raise ConfigError("out", str(out), "a directory holding runs.sqlite (from train, run or "
+                          "reproduce with --out)")
     reports, presets = {}, set()
     for name, cls in STUDIES.items():
         got = reanalyze(cls(), out)
@@ -234,7 +243,7 @@ def cmd_report(a: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(a: argparse.Namespace) -> int:
-    from overparam.report.summary import write_reproduce_report
+    from overparam.reproduce import write_reproduce_report
     from overparam.studies import STUDIES
 
     if a.preset not in ("quick", "paper"):
@@ -247,8 +256,12 @@ def cmd_reproduce(a: argparse.Namespace) -> int:
             raise ConfigError("set", item, "STUDY.KEY=VALUE with STUDY one of "
                               + ", ".join(STUDIES))
         overrides.setdefault(study, []).append(rest)
-    for name, items in overrides.items():
-        STUDIES[name]().config(a.preset, items)  # fail early on invalid settings
+    from overparam.studies.runner import check_data, check_out
+
+    check_out(Path(a.out))
+    for name, cls in STUDIES.items():  # every study's settings and data before anything runs
+        study = cls()
+        check_data(study.plan(study.config(a.preset, overrides.get(name, []))))
     executor = _executor(a)
     try:
         path = write_reproduce_report(Path(a.out), a.preset, STUDIES, overrides, a.device,

@@ -7,7 +7,15 @@ separators, so that a new field whose default means "no effect" keeps all existi
 canonical JSON of ``{"config": ..., "seed": seed}``. Tests pin a few ids.
 
 Validation happens in ``__post_init__`` and raises :class:`overparam.errors.ConfigError` naming
-the field, the value and what is allowed.
+the field, the value and what is allowed. Names of data sets and models are validated by their
+registries (:mod:`overparam.data.registry`, :mod:`overparam.models.registry`), leaf modules that
+import nothing of the project.
+
+Interventions (``TrainConfig.interventions``) are frozen settings of anything that changes how a
+run trains -- an extra loss term, a mask, a stopping rule, a per-step measurement. They are part
+of the run's identity: their canonical form is ``{"kind": ..., <non-default fields>}`` and the
+field is left out at its default ``()``, so runs without one keep their ids. Their behaviour lives
+in :mod:`overparam.train.interventions`, whose registry rebuilds them by ``kind``.
 """
 
 from __future__ import annotations
@@ -17,9 +25,14 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from overparam.errors import ConfigError
+from overparam.seeds import derive_seed
+
+__all__ = ["DataConfig", "Intervention", "ModelConfig", "OptimConfig", "TrainConfig",
+           "canonical_json", "config_id", "derive_seed", "from_dict", "run_id",
+           "to_canonical_dict"]
 
 OPTIMIZERS = ("sgd", "adam", "gd")
 SCHEDULES = ("cosine", "constant")
@@ -53,7 +66,7 @@ class DataConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        from overparam.data import DATASETS
+        from overparam.data.registry import DATASETS
 
         _check(self.name in DATASETS, "data", self.name, f"one of {', '.join(DATASETS)}")
         if self.n_train is not None:
@@ -145,8 +158,14 @@ class TrainConfig:
     steps: int | None = None
     batch_size: int = 128
     eval_every: int = 1
+    interventions: tuple[Intervention, ...] = ()
 
     def __post_init__(self) -> None:
+        _check(isinstance(self.interventions, tuple) and all(
+            isinstance(i, Intervention) for i in self.interventions), "interventions",
+            self.interventions, "a tuple of interventions (overparam.train.interventions)")
+        kinds = [i.kind for i in self.interventions]
+        _check(len(set(kinds)) == len(kinds), "interventions", kinds, "each kind at most once")
         _check(_is_int(self.epochs) and self.epochs > 0, "epochs", self.epochs,
                "a positive integer")
         if self.steps is not None:
@@ -165,11 +184,31 @@ class TrainConfig:
                f"at most the training set size ({n_train})")
         return self.batch_size
 
+    @property
+    def needs_autograd(self) -> bool:
+        """Whether an intervention needs autograd (which switches off the fused MLP step)."""
+        return any(i.needs_autograd for i in self.interventions)
+
+
+class Intervention:
+    """Base of intervention settings: subclasses are frozen dataclasses naming their ``kind``.
+
+    ``needs_autograd``: the intervention differentiates through the loss (a gradient penalty),
+    so the run takes the autograd path instead of the fused MLP step. ``NESTED`` names fields
+    holding a :class:`TrainConfig` (e.g. the parent run whose weights a mask is pruned from),
+    so that :func:`from_dict` can rebuild them. The behaviour (``start``) is in
+    :mod:`overparam.train.interventions`.
+    """
+
+    kind: ClassVar[str] = ""
+    needs_autograd: ClassVar[bool] = False
+    NESTED: ClassVar[tuple[str, ...]] = ()
+
 
 def to_canonical_dict(obj: Any) -> Any:
     """Nested dict of a config with every field at its default left out."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        out = {}
+        out: dict[str, Any] = {"kind": obj.kind} if isinstance(obj, Intervention) else {}
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
             if f.default is not dataclasses.MISSING:
@@ -207,15 +246,40 @@ def run_id(cfg: Any, seed: int) -> str:
 
 
 def from_dict(cls: type, data: dict[str, Any]) -> Any:
-    """Rebuild a (nested) config dataclass from a canonical dict; unknown keys are errors."""
+    """Rebuild a (nested) config dataclass from a canonical dict; unknown keys are errors.
+
+    Interventions are rebuilt by ``kind`` through the registry of
+    :mod:`overparam.train.interventions` (imported only when a config has interventions).
+    """
     kwargs = {}
     names = {f.name: f for f in dataclasses.fields(cls)}
+    nested = set(getattr(cls, "NESTED", ()))
     for key, value in data.items():
+        if key == "kind" and issubclass(cls, Intervention):
+            continue
         if key not in names:
             raise ConfigError(key, value, f"a field of {cls.__name__}: {', '.join(names)}")
-        sub = _SUBCONFIGS.get((cls.__name__, key))
-        kwargs[key] = from_dict(sub, value) if sub is not None else value
+        sub = _SUBCONFIGS.get((cls.__name__, key)) or (TrainConfig if key in nested else None)
+        if cls is TrainConfig and key == "interventions":
+            kwargs[key] = tuple(_intervention_from_dict(v) for v in value)
+        elif sub is not None:
+            kwargs[key] = from_dict(sub, value)
+        else:
+            kwargs[key] = _tuples(value)
     return cls(**kwargs)
+
+
+def _tuples(value: Any) -> Any:
+    """JSON lists back to (hashable) tuples."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def _intervention_from_dict(data: dict[str, Any]) -> Intervention:
+    from overparam.train.interventions import intervention_class
+
+    if not isinstance(data, dict) or "kind" not in data:
+        raise ConfigError("interventions", data, "objects with a 'kind'")
+    return from_dict(intervention_class(data["kind"]), data)
 
 
 _SUBCONFIGS = {
@@ -223,12 +287,3 @@ _SUBCONFIGS = {
     ("TrainConfig", "model"): ModelConfig,
     ("TrainConfig", "optim"): OptimConfig,
 }
-
-
-def derive_seed(seed: int, source: str) -> int:
-    """A 63-bit seed for one source of randomness (``init``, ``order``, ``probe``...) of a replicate.
-
-    sha256 of ``f"{source}:{seed}"``: independent streams per source, stable across versions.
-    """
-    digest = hashlib.sha256(f"{source}:{int(seed)}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)

@@ -1,7 +1,10 @@
 """Where training tasks run: in-process, a process pool, or Ray; the driver alone writes.
 
 A task trains one configuration x seeds (an ensemble) and returns, per seed, the final
-metrics, the per-epoch history and the final weights as numpy arrays. The driver -- the only
+metrics, the per-epoch history, the per-step series and the final weights and intervention
+artifacts as numpy arrays. The configuration travels as its canonical dict, interventions
+included (the worker rebuilds them by kind); the weights directory travels with it, because an
+intervention may read another run's stored weights (a lottery round reads its parent's). The driver -- the only
 writer of the run store -- saves the weights and inserts each run in its own transaction as
 results arrive; a run already stored is never inserted again, so a retried task cannot land
 twice. A worker process that dies (killed, out of memory) has its task retried: the process pool
@@ -20,13 +23,15 @@ from typing import Any
 from overparam.errors import ConfigError
 
 EXECUTORS = ("local", "process", "ray")
-Task = tuple[dict[str, Any], tuple[int, ...], str]
+Task = tuple[dict[str, Any], tuple[int, ...], str, str | None]
 
 
-def train_task(config: dict[str, Any], seeds: tuple[int, ...], device: str) -> list[dict[str, Any]]:
+def train_task(config: dict[str, Any], seeds: tuple[int, ...], device: str,
+               weights_dir: str | None = None) -> list[dict[str, Any]]:
     """Train ``config`` x ``seeds`` in this process; plain data back (no torch tensors)."""
     from overparam.config import TrainConfig, from_dict
     from overparam.runtime import configure_process
+    from overparam.sweep import plain_result
     from overparam.train import train
 
     configure_process()
@@ -35,10 +40,8 @@ def train_task(config: dict[str, Any], seeds: tuple[int, ...], device: str) -> l
         open(hook, "w").close()
         os._exit(1)
     cfg = from_dict(TrainConfig, config)
-    results = train(cfg, list(seeds), device=device, keep_state=True)
-    return [{"seed": r.seed, "run_id": r.run_id, "summary": r.summary(), "history": r.history,
-             "state": {k: v.detach().cpu().numpy() for k, v in r.state.items()}}
-            for r in results]
+    results = train(cfg, list(seeds), device=device, keep_state=True, weights_dir=weights_dir)
+    return [plain_result(r) for r in results]
 
 
 class LocalExecutor:

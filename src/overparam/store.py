@@ -1,10 +1,13 @@
 """SQLite run store: one row per finished run, written with all its metrics in one transaction.
 
 WAL mode lets readers (reports) run while the driver writes. A run is identified by its run id
-(:func:`overparam.config.run_id`); :meth:`RunStore.put` inserts the run row, its final result and
-every per-epoch metric inside a single transaction, so a process killed at any point leaves
-either the whole run or nothing, and a restarted sweep skips exactly the finished ids. Only the
-driver process writes. This module knows nothing of torch.
+(:func:`overparam.config.run_id`); :meth:`RunStore.put` inserts the run row, its final result,
+every per-epoch metric and every per-step series value (``(run_id, step, name, value)``, logged by
+interventions) inside a single transaction, so a process killed at any point leaves either the
+whole run or nothing, and a restarted sweep skips exactly the finished ids. Probes of a run and
+results of computations that train nothing (closed forms, exact labs: ``computed``, keyed by a
+hash of their settings) are stored once each. Only the driver process writes. This module knows
+nothing of torch.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -42,7 +47,22 @@ CREATE TABLE IF NOT EXISTS metrics (
     value REAL,
     PRIMARY KEY (run_id, epoch, name)
 );
+CREATE TABLE IF NOT EXISTS series (
+    run_id TEXT NOT NULL REFERENCES runs(run_id),
+    name TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    value REAL,
+    PRIMARY KEY (run_id, name, step)
+);
+CREATE TABLE IF NOT EXISTS computed (
+    key TEXT PRIMARY KEY,
+    study TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    result TEXT NOT NULL
+);
 """
+
+Series = dict[str, list[tuple[int, float]]]
 
 
 class RunStore:
@@ -91,14 +111,17 @@ class RunStore:
         return out
 
     def put(self, run_id: str, config_id: str, kind: str, seed: int, config: dict[str, Any],
-            result: dict[str, Any], history: list[dict[str, float]]) -> bool:
-        """Insert one finished run with its per-epoch metrics atomically.
+            result: dict[str, Any], history: list[dict[str, float]],
+            series: Series | None = None) -> bool:
+        """Insert one finished run with its per-epoch metrics and per-step series atomically.
 
         Returns False (and writes nothing) when the run is already stored: a run never lands
         twice.
         """
         rows = [(run_id, int(h["epoch"]), name, _num(v))
                 for h in history for name, v in h.items() if name != "epoch"]
+        srows = [(run_id, name, int(step), _num(v))
+                 for name, pts in (series or {}).items() for step, v in pts]
         with self._transaction() as c:
             if c.execute("SELECT 1 FROM runs WHERE run_id=?", (run_id,)).fetchone():
                 return False
@@ -106,6 +129,7 @@ class RunStore:
                       (run_id, config_id, kind, int(seed), json.dumps(config, sort_keys=True),
                        json.dumps(result, sort_keys=True), time.time()))
             c.executemany("INSERT INTO metrics VALUES (?,?,?,?)", rows)
+            c.executemany("INSERT OR REPLACE INTO series VALUES (?,?,?,?)", srows)
         return True
 
     def get(self, run_id: str) -> dict[str, Any] | None:
@@ -137,6 +161,35 @@ class RunStore:
             by_epoch.setdefault(epoch, {"epoch": epoch})[name] = value
         return [by_epoch[e] for e in sorted(by_epoch)]
 
+    def series(self, run_id: str, name: str | None = None
+               ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per-step series of one run: ``{name: (steps, values)}`` as numpy arrays (NaN for a
+        missing value), steps ascending; only ``name`` when given."""
+        q, args = "SELECT name, step, value FROM series WHERE run_id=?", [run_id]
+        if name is not None:
+            q += " AND name=?"
+            args.append(name)
+        out: dict[str, list[tuple[int, float]]] = {}
+        for n, step, v in self._conn.execute(q + " ORDER BY name, step", args):
+            out.setdefault(n, []).append((step, np.nan if v is None else v))
+        return {n: (np.array([p[0] for p in pts], dtype=np.int64),
+                    np.array([p[1] for p in pts], dtype=np.float64)) for n, pts in out.items()}
+
+    def put_computed(self, key: str, study: str, spec: dict[str, Any], result: dict[str, Any]
+                     ) -> bool:
+        """Store the result of a computation that trains nothing, once (False if there)."""
+        with self._transaction() as c:
+            if c.execute("SELECT 1 FROM computed WHERE key=?", (key,)).fetchone():
+                return False
+            c.execute("INSERT INTO computed VALUES (?,?,?,?)",
+                      (key, study, json.dumps(spec, sort_keys=True),
+                       json.dumps(result, sort_keys=True)))
+        return True
+
+    def get_computed(self, key: str) -> dict[str, Any] | None:
+        row = self._conn.execute("SELECT result FROM computed WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
     def put_probe(self, run_id: str, key: str, spec: dict[str, Any], result: dict[str, Any]
                   ) -> bool:
         """Store one probe measurement of a finished run (once; False if already there)."""
@@ -152,6 +205,16 @@ class RunStore:
         row = self._conn.execute("SELECT result FROM probes WHERE run_id=? AND key=?",
                                  (run_id, key)).fetchone()
         return json.loads(row[0]) if row else None
+
+    def probe_counts(self, run_ids: Iterable[str]) -> dict[str, int]:
+        """How many of ``run_ids`` have each probe (by the spec's ``probe`` name)."""
+        ids = set(run_ids)
+        out: dict[str, int] = {}
+        for rid, spec in self._conn.execute("SELECT run_id, spec FROM probes"):
+            if rid in ids:
+                name = json.loads(spec).get("probe", "probe")
+                out[name] = out.get(name, 0) + 1
+        return out
 
     def count(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])

@@ -1,8 +1,9 @@
 """Run configurations x seeds against a run store, skipping finished runs.
 
 For each configuration, the seeds whose run ids are not yet stored are trained together as one
-ensemble; each finished replicate lands in the store in its own transaction. A sweep killed at any
-point and started again trains only what is missing; nothing lands twice.
+ensemble; each finished replicate lands in the store in its own transaction, after its weights
+and artifacts are on disk. A sweep killed at any point and started again trains only what is
+missing; nothing lands twice.
 """
 
 from __future__ import annotations
@@ -13,25 +14,7 @@ from typing import Any
 
 from overparam.config import TrainConfig, config_id, run_id, to_canonical_dict
 from overparam.store import RunStore
-
-
-def weights_path(weights_dir: Path, rid: str) -> Path:
-    return Path(weights_dir) / f"{rid}.npz"
-
-
-def save_weights(path: Path, state: dict[str, Any]) -> None:
-    """Final weights as a numpy ``.npz`` (no pickle), written atomically."""
-    from overparam.npz import save_npz
-
-    save_npz(path, state)
-
-
-def load_weights(path: Path) -> dict[str, Any]:
-    import torch
-
-    from overparam.npz import load_npz
-
-    return {k: torch.from_numpy(v.copy()) for k, v in load_npz(path).items()}
+from overparam.weights import WeightStore
 
 
 def missing_seeds(cfg: TrainConfig, seeds: Sequence[int], store: RunStore | None,
@@ -39,20 +22,35 @@ def missing_seeds(cfg: TrainConfig, seeds: Sequence[int], store: RunStore | None
     """Seeds of ``cfg`` whose run row (or, with ``weights_dir``, weights file) is not stored."""
     ids = {s: run_id(cfg, s) for s in seeds}
     done = store.finished(ids.values()) if store is not None else set()
+    weights = WeightStore(weights_dir) if weights_dir is not None else None
     return tuple(s for s in seeds if ids[s] not in done or (
-        weights_dir is not None and not weights_path(weights_dir, ids[s]).exists()))
+        weights is not None and not weights.has(ids[s])))
 
 
-def land(cfg: TrainConfig, seed: int, summary: dict[str, Any], history: list[dict[str, float]],
-         state: dict[str, Any] | None, store: RunStore | None,
+def land(cfg: TrainConfig, seed: int, result: dict[str, Any], store: RunStore | None,
          weights_dir: Path | None = None) -> None:
-    """One finished run: its weights first (atomically), then its row and metrics in one
-    transaction (never twice)."""
+    """One finished run (a :func:`plain_result`): its weights and artifacts first (atomic
+    files), then its row, metrics and series in one transaction (never twice)."""
     rid = run_id(cfg, seed)
-    if weights_dir is not None and state is not None:
-        save_weights(weights_path(weights_dir, rid), state)
+    if weights_dir is not None and result.get("state") is not None:
+        weights = WeightStore(weights_dir)
+        for name, state in result.get("artifacts", {}).items():
+            weights.save(rid, state, name)
+        weights.save(rid, result["state"])
     if store is not None:
-        store.put(rid, config_id(cfg), "train", seed, to_canonical_dict(cfg), summary, history)
+        store.put(rid, config_id(cfg), "train", seed, to_canonical_dict(cfg), result["summary"],
+                  result["history"], result.get("series"))
+
+
+def plain_result(r: Any) -> dict[str, Any]:
+    """A :class:`~overparam.train.SeedResult` as plain data (numpy arrays, no tensors): what a
+    worker sends back and :func:`land` stores."""
+    def arrays(state: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if state is None else {k: v.detach().cpu().numpy() for k, v in state.items()}
+
+    return {"seed": r.seed, "run_id": r.run_id, "summary": r.summary(), "history": r.history,
+            "series": r.series, "state": arrays(r.state),
+            "artifacts": {n: arrays(s) for n, s in r.artifacts.items()}}
 
 
 def run_config(cfg: TrainConfig, seeds: Sequence[int], store: RunStore | None = None,
@@ -70,10 +68,10 @@ def run_config(cfg: TrainConfig, seeds: Sequence[int], store: RunStore | None = 
     fresh: dict[int, dict[str, Any]] = {}
     if todo:
         results = train(cfg, list(todo), data=data, device=device, progress=progress,
-                        keep_state=weights_dir is not None)
+                        keep_state=weights_dir is not None, weights_dir=weights_dir)
         for r in results:
             fresh[r.seed] = r.summary()
-            land(cfg, r.seed, fresh[r.seed], r.history, r.state, store, weights_dir)
+            land(cfg, r.seed, plain_result(r), store, weights_dir)
     out = []
     for s in seeds:
         if s in fresh:

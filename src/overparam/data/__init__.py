@@ -13,7 +13,6 @@ Available: ``mnist1d`` (generated locally, the default), ``digits`` (scikit-lear
 from __future__ import annotations
 
 from overparam.data.dataset import Dataset, load, load_config
-
-DATASETS = ("mnist1d", "digits", "mnist", "cifar10", "linear", "teacher")
+from overparam.data.registry import DATASETS
 
 __all__ = ["DATASETS", "Dataset", "load", "load_config"]

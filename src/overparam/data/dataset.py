@@ -92,35 +92,19 @@ def load_config(cfg: DataConfig, device: torch.device | str = "cpu",
     """Load the data set a :class:`~overparam.config.DataConfig` describes."""
     from overparam.data import transforms
 
-    raw = _load_raw(cfg.name, **options)
+    raw = load_raw(cfg.name, **options)
     ds = transforms.apply(raw, cfg)
     return ds.to(device, dtype)
 
 
-def _load_raw(name: str, **options: Any) -> Dataset:
-    if name == "mnist1d":
-        from overparam.data.mnist1d import load_mnist1d
+def load_raw(name: str, **options: Any) -> Dataset:
+    """Data set ``name`` as its loader gives it (no transforms); raises DatasetMissingError when
+    its files are absent and cannot be downloaded."""
+    from overparam.data.registry import DATASETS, loader
 
-        return load_mnist1d(**options)
-    if name == "digits":
-        from overparam.data.digits import load_digits
-
-        return load_digits(**options)
-    if name == "mnist":
-        from overparam.data.vision import load_mnist
-
-        return load_mnist(**options)
-    if name == "cifar10":
-        from overparam.data.vision import load_cifar10
-
-        return load_cifar10(**options)
-    if name in ("linear", "teacher"):
-        from overparam.data import synthetic
-
-        return synthetic.load(name, **options)
-    from overparam.data import DATASETS
-
-    raise ConfigError("data", name, f"one of {', '.join(DATASETS)}")
+    if name not in DATASETS:
+        raise ConfigError("data", name, f"one of {', '.join(DATASETS)}")
+    return loader(name)(**options)
 
 
 def from_numpy(name: str, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,

@@ -42,9 +42,3 @@ def teacher_student(n: int = 2000, d: int = 20, num_classes: int = 10, width: in
     x = g.standard_normal((n + n_test, d))
     y = np.argmax(np.maximum(x @ w1, 0) @ w2, axis=1)
     return from_numpy("teacher", x[:n], y[:n], x[n:], y[n:], num_classes=num_classes)
-
-
-def load(name: str, **options) -> Dataset:
-    if name == "linear":
-        return linear_regression(**options)
-    return teacher_student(**options)

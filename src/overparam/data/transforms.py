@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from overparam.config import derive_seed
 from overparam.errors import ConfigError
+from overparam.seeds import derive_seed
 
 if TYPE_CHECKING:
     from overparam.config import DataConfig

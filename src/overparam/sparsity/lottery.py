@@ -1,103 +1,126 @@
-"""Iterative magnitude pruning with rewinding (Frankle & Carbin 2019, arXiv:1803.03635; Frankle
-et al. 2020, arXiv:1912.05671) for K seeds at once, and its controls.
+"""Lottery tickets as an intervention: a pruning mask derived from a parent run, enforced.
 
-One IMP chain per member of an ensemble: train densely; then, round by round, prune the
-smallest-magnitude surviving weights (:func:`overparam.sparsity.masks.magnitude_prune`), rewind
-the survivors to their values at initialization (``rewind_step=0``) or at iteration k of the dense
-run, and retrain with the mask enforced after every optimizer step (pruned weights and their
-optimizer state -- momentum, Adam moments -- set to zero). Controls at a density: the same mask
-with a fresh random initialization (``reinit``), and a random mask of the same per-layer density
-from the rewound weights (``random``).
+Iterative magnitude pruning with rewinding (Frankle & Carbin 2019, arXiv:1803.03635; Frankle et
+al. 2020, arXiv:1912.05671) is a chain of ordinary runs: the dense run, then round r, a run whose
+:class:`Mask` names round r-1 as its ``parent``. At start, per member (seed): the parent's final
+weights (and the parent's own mask, stored beside them as the artifact ``mask``) are pruned to
+``density`` by magnitude (:func:`overparam.sparsity.masks.magnitude_prune`, global or
+layer-wise, counting surviving weights only); the member starts from the rewind point -- the
+chain's initialization (``rewind_step = 0``: the run's own init stream, the same model and seed
+as the dense root) or the root's snapshot after k steps (the root carries
+:class:`overparam.train.interventions.Snapshot`) -- masked. During training the mask is enforced
+by parameter: gradients of pruned weights are zeroed after backward, and after every step the
+pruned weights and the optimizer's state for them (momentum, Adam's moments) are set to zero.
+
+Controls are the same intervention with other settings: ``init="reinit"`` keeps the mask and
+starts from a fresh initialization (the ``reinit`` stream); ``random=True`` draws a random mask
+with the magnitude mask's number of weights per tensor (per member, from the seed's
+``random_mask`` stream) and starts from the rewind point. The mask lands as the run's artifact
+``mask``, so the next round (and a resumed chain) reads it instead of recomputing the chain.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 
-from overparam.config import TrainConfig, derive_seed
-from overparam.data.dataset import Dataset
-from overparam.sparsity.masks import Masks, apply_
-from overparam.train import Ensemble, HookContext, Hooks, SeedResult, train
-from overparam.train.loop import build_members
+from overparam.config import Intervention, TrainConfig
+from overparam.errors import ConfigError
+from overparam.seeds import derive_seed
+from overparam.sparsity.masks import Masks, density, magnitude_prune, ones_like, random_like
+from overparam.train.interventions import Active, Run, Snapshot, Step
+
+SCOPES = ("global", "layerwise")
+INITS = ("rewind", "reinit")
 
 
-class MaskEnforcer:
-    """``post_step`` hook: pruned weights and their optimizer state back to exactly zero."""
+@dataclass(frozen=True)
+class Mask(Intervention):
+    """Prune ``parent``'s trained weights to ``density`` and train under that mask."""
 
-    def __init__(self, ens: Ensemble, masks: Masks):
+    kind: ClassVar[str] = "mask"
+    NESTED: ClassVar[tuple[str, ...]] = ("parent",)
+    parent: TrainConfig
+    density: float
+    scope: str = "global"
+    random: bool = False
+    init: str = "rewind"
+    rewind_step: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.parent, TrainConfig):
+            raise ConfigError("mask.parent", self.parent, "a TrainConfig")
+        if not (isinstance(self.density, (int, float)) and 0.0 < self.density <= 1.0):
+            raise ConfigError("mask.density", self.density, "a fraction in (0, 1]")
+        if self.scope not in SCOPES:
+            raise ConfigError("mask.scope", self.scope, " or ".join(SCOPES))
+        if self.init not in INITS:
+            raise ConfigError("mask.init", self.init, " or ".join(INITS))
+        if not (isinstance(self.rewind_step, int) and self.rewind_step >= 0):
+            raise ConfigError("mask.rewind_step", self.rewind_step, "a non-negative integer")
+
+    def root(self) -> TrainConfig:
+        """The chain's dense run (the first ancestor without a mask)."""
+        cfg = self.parent
+        while (m := mask_of(cfg)) is not None:
+            cfg = m.parent
+        return cfg
+
+    def start(self, run: Run) -> Active:
+        return _Mask(self, run)
+
+
+def mask_of(cfg: TrainConfig) -> Mask | None:
+    """The :class:`Mask` intervention of ``cfg``, if any."""
+    return next((i for i in cfg.interventions if isinstance(i, Mask)), None)
+
+
+class _Mask(Active):
+    def __init__(self, cfg: Mask, run: Run):
+        self.run = run
+        ens = run.ensemble
+        parent = ens.stack(run.parent_states(cfg.parent))
+        names = list(ones_like(parent))
+        old: Masks = (ens.stack(run.parent_states(cfg.parent, "mask"), names)
+                      if mask_of(cfg.parent) is not None else ones_like(parent))
+        masks = magnitude_prune(parent, old, cfg.density, cfg.scope)
+        if cfg.random:
+            masks = random_like(masks, [torch.Generator().manual_seed(
+                derive_seed(s, "random_mask")) for s in run.seeds])
         self.masks = masks
-        names = list(ens.params)
-        self.index = {n: names.index(n) for n in masks}
+        if cfg.init == "reinit":
+            from overparam.train.loop import build_members
 
-    def __call__(self, ctx: HookContext) -> None:
-        opt = ctx.optimizer
+            fresh = build_members(run.cfg, [derive_seed(s, "reinit") % 2 ** 31 for s in run.seeds],
+                                  run.data)
+            ens.load_stacked(ens.stack([m.state_dict() for m in fresh]))
+        elif cfg.rewind_step > 0:
+            snap = Snapshot(step=cfg.rewind_step).artifact
+            ens.load_stacked(ens.stack(run.parent_states(cfg.root(), snap)))
+        # rewind_step 0: the members' own initialization is the chain's (same model and seeds)
         with torch.no_grad():
             for n, m in self.masks.items():
-                ctx.ensemble.params[n].mul_(m)
-                i = self.index[n]
-                for state in (opt.state, opt.state2):
-                    if state:
-                        state[i].mul_(m)
+                ens.params[n].mul_(m)
 
+    def post_backward(self, step: Step) -> None:
+        with torch.no_grad():
+            for n, m in self.masks.items():
+                g = self.run.ensemble.params[n].grad
+                if g is not None:
+                    g.mul_(m)
 
-class Snapshot:
-    """``post_step`` hook keeping a copy of the stacked parameters after step ``step``."""
+    def post_step(self, step: Step) -> None:
+        with torch.no_grad():
+            for n, m in self.masks.items():
+                p = self.run.ensemble.params[n]
+                p.mul_(m)
+                for state in step.optimizer.state_of(p):
+                    state.mul_(m)
 
-    def __init__(self, step: int):
-        self.step = step
-        self.params: dict[str, torch.Tensor] | None = None
+    def results(self) -> list[dict[str, Any]]:
+        return [{"density_measured": d} for d in density(self.masks)]
 
-    def __call__(self, ctx: HookContext) -> None:
-        if ctx.step + 1 == self.step:
-            self.params = {n: p.detach().clone() for n, p in ctx.ensemble.params.items()}
-
-
-def fresh_ensemble(cfg: TrainConfig, seeds: list[int], data: Dataset, device: str,
-                   dtype: torch.dtype, source: str = "init") -> Ensemble:
-    """An ensemble initialized from each seed's ``source`` stream (``init`` or ``reinit``)."""
-    if source == "init":
-        members = build_members(cfg, seeds, data)
-    else:
-        members = build_members(cfg, [derive_seed(s, source) % (2 ** 31) for s in seeds], data)
-    return Ensemble([m.to(device=device, dtype=dtype) for m in members])
-
-
-def train_dense(cfg: TrainConfig, seeds: list[int], data: Dataset, device: str = "cpu",
-                dtype: torch.dtype = torch.float32, rewind_step: int = 0
-                ) -> tuple[list[SeedResult], Ensemble, dict[str, torch.Tensor]]:
-    """The dense run: results, the trained ensemble and the rewind point (stacked)."""
-    ens = fresh_ensemble(cfg, seeds, data, device, dtype)
-    init = {n: p.detach().clone() for n, p in ens.params.items()}
-    hooks = Hooks()
-    snap = None
-    if rewind_step > 0:
-        snap = Snapshot(rewind_step)
-        hooks.post_step.append(snap)
-    results = train(cfg, seeds, data=data, device=device, dtype=dtype, hooks=hooks,
-                    ensemble=ens)
-    rewind = init if snap is None else snap.params
-    if rewind is None:
-        raise ValueError(f"rewind_step={rewind_step} is beyond the run's "
-                         f"{results[0].extra['steps']} steps")
-    return results, ens, rewind
-
-
-def train_masked(cfg: TrainConfig, seeds: list[int], data: Dataset, start: dict[str, torch.Tensor],
-                 masks: Masks, device: str = "cpu", dtype: torch.dtype = torch.float32,
-                 ens: Ensemble | None = None,
-                 extra: Callable[[Ensemble], None] | None = None
-                 ) -> tuple[list[SeedResult], Ensemble]:
-    """Train from ``start`` (stacked weights; masked first) with the masks enforced."""
-    if ens is None:
-        ens = fresh_ensemble(cfg, seeds, data, device, dtype)
-    with torch.no_grad():
-        for n, p in ens.params.items():
-            p.copy_(start[n])
-    apply_(ens.params, masks)
-    if extra is not None:
-        extra(ens)
-    hooks = Hooks(post_step=[MaskEnforcer(ens, masks)])
-    results = train(cfg, seeds, data=data, device=device, dtype=dtype, hooks=hooks, ensemble=ens)
-    return results, ens
+    def artifacts(self) -> dict[str, list[dict[str, torch.Tensor]]]:
+        return {"mask": self.run.ensemble.unstack(self.masks)}

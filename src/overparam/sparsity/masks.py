@@ -77,16 +77,15 @@ def magnitude_prune(params: dict[str, torch.Tensor], masks: Masks, target: float
     return new
 
 
-def random_like(masks: Masks, generator: torch.Generator) -> Masks:
-    """Random masks with the same number of kept weights per tensor and member."""
-    out = {}
-    for n, m in masks.items():
-        r = torch.zeros_like(m)
-        for k in range(m.shape[0]):
+def random_like(masks: Masks, generators: list[torch.Generator]) -> Masks:
+    """Random masks with the same number of kept weights per tensor and member; member k's
+    positions are drawn from ``generators[k]`` (tensors in the order of ``masks``)."""
+    out = {n: torch.zeros_like(m) for n, m in masks.items()}
+    for k, g in enumerate(generators):
+        for n, m in masks.items():
             keep = int(m[k].sum())
-            idx = torch.randperm(m[k].numel(), generator=generator)[:keep].to(m.device)
-            r[k].view(-1)[idx] = 1.0
-        out[n] = r
+            idx = torch.randperm(m[k].numel(), generator=g)[:keep].to(m.device)
+            out[n][k].view(-1)[idx] = 1.0
     return out
 
 

@@ -78,19 +78,33 @@ class StudyReport:
 
 class Study:
     """Base class: subclasses set ``name``, ``Config``, ``PRESETS`` and implement ``plan``,
-    ``analyze`` and optionally ``measure`` (probes on trained runs)."""
+    ``analyze`` and optionally ``measure`` (probes on trained runs) or ``run`` (a study whose
+    runs depend on each other, trained in stages with ``ctx.train_all``).
+
+    A study that trains nothing plans no runs and computes in ``measure`` or ``analyze`` through
+    ``ctx.computed`` (results cached in the store by a hash of their settings).
+    """
 
     name = "study"
     Config: type = object
     PRESETS: dict[str, Any] = {}
 
     def config(self, preset: str, overrides: Sequence[str] = ()) -> Any:
+        """The preset with ``overrides`` applied, validated (the plan is built once to check
+        every training configuration)."""
+        from overparam.studies.settings import Training
+
         if preset not in self.PRESETS:
             raise ConfigError("preset", preset, "one of " + ", ".join(self.PRESETS))
-        return apply_overrides(self.PRESETS[preset], overrides)
+        cfg = apply_overrides(self.PRESETS[preset], overrides)
+        if isinstance(cfg, Training):
+            cfg.check()
+        self.plan(cfg)
+        return cfg
 
     def plan(self, cfg: Any) -> list[PlannedRun]:
-        raise NotImplementedError
+        """Every training configuration of the study with its seeds (possibly none)."""
+        return []
 
     def measure(self, cfg: Any, ctx: StudyContext, plan: list[PlannedRun]) -> None:
         """Probes on trained runs (default: none)."""
@@ -104,19 +118,37 @@ class Study:
         self.measure(cfg, ctx, plan)
 
 
+class Missing(Exception):
+    """What a read-only analysis needs and the store does not hold (a run, a probe, a result)."""
+
+
 @dataclass
 class StudyContext:
-    """Where a study reads and writes: the run store, final weights, the report directory."""
+    """Where a study reads and writes: the run store, weights, the report directory.
+
+    ``readonly`` (``overparam report``): nothing is trained, probed or computed; whatever is not
+    stored raises :class:`Missing`, and the caller reports what is there instead.
+    """
 
     out: Path
     store: RunStore
     device: str = "cpu"
     show_progress: bool = False
     executor: Any = None  # overparam.executors.*Executor; None: in-process
+    readonly: bool = False
+    _data: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     @property
     def weights_dir(self) -> Path:
         return self.out / "weights"
+
+    def data(self, cfg: Any) -> Any:
+        """The data set of a :class:`~overparam.config.DataConfig` on this device (loaded once)."""
+        if cfg not in self._data:
+            from overparam.data import load_config
+
+            self._data[cfg] = load_config(cfg, device=self.device)
+        return self._data[cfg]
 
     def missing(self, p: PlannedRun) -> tuple[int, ...]:
         """Seeds of a planned run whose row or weights are not stored yet."""
@@ -129,7 +161,9 @@ class StudyContext:
         from overparam.config import to_canonical_dict
         from overparam.executors import LocalExecutor, train_task
 
-        tasks = [(to_canonical_dict(p.config), seeds, self.device)
+        if self.readonly:
+            raise RuntimeError("a read-only study context trains nothing")
+        tasks = [(to_canonical_dict(p.config), seeds, self.device, str(self.weights_dir))
                  for p in plan if (seeds := self.missing(p))]
         executor = self.executor or LocalExecutor()
         with self.progress(label, len(tasks)) as tick:
@@ -138,14 +172,14 @@ class StudyContext:
                 tick()
 
     def ingest(self, config: dict[str, Any], results: list[dict[str, Any]]) -> None:
-        """Save the weights, then land each run in its own transaction (never twice)."""
+        """Save the weights and artifacts, then land each run in its own transaction (never
+        twice)."""
         from overparam.config import TrainConfig, from_dict
         from overparam.sweep import land
 
         cfg = from_dict(TrainConfig, config)
         for r in results:
-            land(cfg, r["seed"], r["summary"], r["history"], r["state"], self.store,
-                 self.weights_dir)
+            land(cfg, r["seed"], r, self.store, self.weights_dir)
 
     def results(self, p: PlannedRun) -> list[dict[str, Any]]:
         """Stored runs of a planned configuration (result, history, config), seed order."""
@@ -154,32 +188,51 @@ class StudyContext:
             rid = run_id(p.config, s)
             row = self.store.get(rid)
             if row is None:
-                raise RuntimeError(f"run {rid[:12]} of {canonical_json(p.config)} seed {s} is "
-                                   "not in the store: run the study first")
+                raise Missing(f"run {rid[:12]} (seed {s}) of {canonical_json(p.config)}")
             row["history"] = self.store.history(rid)
             out.append(row)
         return out
 
+    def series(self, cfg: TrainConfig, seed: int, name: str) -> tuple[Any, Any]:
+        """``(steps, values)`` of one per-step series of a stored run."""
+        got = self.store.series(run_id(cfg, seed), name)
+        if name not in got:
+            raise Missing(f"series {name} of run {run_id(cfg, seed)[:12]} (seed {seed})")
+        return got[name]
+
     def model(self, cfg: TrainConfig, seed: int, data: Any):  # noqa: ANN201
         """The trained model of one run, rebuilt from its saved weights."""
-        from overparam.sweep import load_weights
         from overparam.train.loop import build_members
+        from overparam.weights import WeightStore
 
         m = build_members(cfg, [seed], data)[0]
-        m.load_state_dict(load_weights(self.weights_dir / f"{run_id(cfg, seed)}.npz"))
+        m.load_state_dict(WeightStore(self.weights_dir).load(run_id(cfg, seed)))
         return m.to(self.device)
 
     def probe(self, cfg: TrainConfig, seed: int, spec: dict[str, Any],
               compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """A probe result of one run, computed once and then read from the store."""
-        import hashlib
-
         rid = run_id(cfg, seed)
-        key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+        key = _key(spec)
         got = self.store.get_probe(rid, key)
         if got is None:
+            if self.readonly:
+                raise Missing(f"probe {spec.get('probe', key)} of run {rid[:12]} (seed {seed})")
             got = compute()
             self.store.put_probe(rid, key, spec, got)
+        return got
+
+    def computed(self, study: str, spec: dict[str, Any], compute: Callable[[], dict[str, Any]]
+                 ) -> dict[str, Any]:
+        """The result of a computation that trains nothing (a closed form, an exact lab),
+        computed once per settings ``spec`` and then read from the store."""
+        key = _key({"study": study, **spec})
+        got = self.store.get_computed(key)
+        if got is None:
+            if self.readonly:
+                raise Missing(f"{study} computation {spec.get('what', key)}")
+            got = compute()
+            self.store.put_computed(key, study, spec, got)
         return got
 
     def figure_dir(self, study: str) -> Path:
@@ -189,6 +242,12 @@ class StudyContext:
 
     def progress(self, label: str, total: int):  # noqa: ANN201
         return _Ticker(label, total, self.show_progress)
+
+
+def _key(spec: dict[str, Any]) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class _Ticker:
@@ -260,5 +319,5 @@ def study_json(study: str, preset: str, cfg: Any) -> str:
                        "config_full": dataclasses.asdict(cfg)}, sort_keys=True, indent=1)
 
 
-__all__ = ["PlannedRun", "Study", "StudyContext", "StudyReport", "Table", "Verdict",
+__all__ = ["Missing", "PlannedRun", "Study", "StudyContext", "StudyReport", "Table", "Verdict",
            "apply_overrides", "study_json"]

@@ -40,7 +40,7 @@ def lambda_max(ctx: StudyContext, cfg: TrainConfig, seed: int, data: Any, sample
     then read from the store (the spec is shared by every study)."""
     import torch.nn.functional as F
 
-    from overparam.config import derive_seed
+    from overparam.seeds import derive_seed
     from overparam.probes.hessian import top_eigenvalues
 
     n = min(samples, data.n_train)

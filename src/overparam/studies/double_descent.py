@@ -7,35 +7,38 @@ peak often vanishes). The interpolation threshold is the smallest model whose me
 accuracy reaches 100% (>= 99.9%); the test-error peak and its position relative to the threshold
 are reported. Epoch-wise: the test error over epochs of the widest model. Sample-wise: a fixed
 model trained on growing training sets. Reference: min-norm least squares on isotropic features
-(:mod:`overparam.theory.random_features`), whose risk peaks at p = n.
+(:mod:`overparam.theory.random_features`), whose risk peaks at p = n; it trains nothing and is
+cached in the store by its settings.
+
+The learning-rate rule is explicit (``lr_scaling``, linear by default as in the blueprint's
+Appendix A): with ``--set batch_size=512`` the rate becomes ``lr * 512 / base_batch``.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
-from overparam.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
+from overparam.config import OPTIMIZERS, TrainConfig
+from overparam.errors import ConfigError
 from overparam.models import build, count_params
 from overparam.stats import summarize
 from overparam.studies.base import PlannedRun, Study, StudyContext, StudyReport, Table, Verdict
 from overparam.studies.common import errors, lambda_max, pct, summary_of, welch_str
+from overparam.studies.settings import Training
 
 
 @dataclass(frozen=True)
-class DoubleDescentConfig:
-    data: str = "mnist1d"
+class DoubleDescentConfig(Training):
     n_train: int = 1000
+    epochs: int = 300
     label_noise: float = 0.2
     widths: tuple[int, ...] = (4, 8, 16, 32, 48, 64, 96, 128, 192, 256)
-    epochs: int = 300
-    batch_size: int = 128
     optimizer: str = "sgd"
-    lr: float = 0.01
-    seeds: int = 3
     cnn_data: str = "cifar10"
     cnn_n_train: int = 0  # 0: the whole training set
     cnn_widths: tuple[int, ...] = ()
@@ -73,24 +76,62 @@ def descent_ascent(curve: list[float]) -> tuple[int, int | None]:
     return first_min, max(after, key=lambda i: curve[i])
 
 
-def cached_simulation(path: Any, ps: list[int], n: int, d: int, sigma: float, trials: int):  # noqa: ANN201
-    """The random-features simulation, computed once per setting and kept as ``.npz``."""
-    from overparam.theory.random_features import RandomFeaturesResult, simulate
+def random_features_sizes(n: int, d: int) -> list[int]:
+    """Model sizes of the min-norm reference: fractions of n around the threshold, and d."""
+    return sorted(set([max(1, int(n * r)) for r in
+                       (0.1, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.25, 1.5, 2.0, 3.0)]
+                      + [d]))
 
-    key = np.array([n, d, sigma, trials, *ps], dtype=float)
-    from overparam.npz import load_npz, save_npz
 
-    if path.exists():
-        f = load_npz(path)
-        if f["key"].shape == key.shape and np.array_equal(f["key"], key):
-            return RandomFeaturesResult(f["ps"], n, d, sigma, f["mean"], f["std"], f["closed"])
-    res = simulate(ps, n=n, d=d, sigma=sigma, trials=trials)
-    save_npz(path, {"key": key, "ps": res.ps, "mean": res.risk_mean, "std": res.risk_std,
-                    "closed": res.closed_form})
-    return res
+def min_norm_verdict(ps: list[int], n: int, risk: list[float], closed: list[float],
+                     trials: int) -> Verdict:
+    """The simulated risk peaks within 10% of p = n and matches the closed form (10%) away
+    from the peak (p <= 0.8 n or p >= 1.25 n)."""
+    peak = int(ps[int(np.nanargmax(risk))])
+    away = [i for i, p in enumerate(ps) if p <= 0.8 * n or p >= 1.25 * n]
+    rel = [abs(risk[i] - closed[i]) / closed[i] for i in away]
+    ok = abs(peak - n) <= 0.1 * n and max(rel) <= 0.10
+    return Verdict(
+        "min-norm least squares: the test risk peaks at p = n and matches the closed form",
+        ok, f"simulated peak at p={peak} (n={n}); max |sim - closed form| / closed form away "
+            f"from the peak {max(rel):.3f} over {len(away)} sizes ({trials} trials)")
 
 
 INPUT_SHAPES = {"mnist1d": (40,), "digits": (64,), "mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
+
+
+def modelwise_verdict(sweep: str, widths: list[int], xs: list[int], tr: list[list[float]],
+                      te: list[list[float]]) -> Verdict:
+    """A test-error peak near the interpolation threshold (the first width whose mean training
+    error is <= 0.1%) that falls again: the peak (the highest mean test error after the first
+    local minimum) within 4x the threshold's parameter count, above the first minimum and the
+    widest model below it (Welch, p < 0.05 each). ``tr``, ``te``: per width, per-seed training
+    and test errors."""
+    threshold = next((i for i, r in enumerate(tr) if np.mean(r) <= 0.001), None)
+    first_min, peak = descent_ascent([float(np.mean(e)) for e in te])
+    claim = (f"{sweep.upper()}: a test-error peak near the interpolation threshold that falls "
+             "again for wider models")
+    if threshold is None:
+        return Verdict(claim, None, "no width reached 100% training accuracy: no threshold")
+    thr = (f"threshold w={widths[threshold]} ({xs[threshold]:,} params, first "
+           "mean train accuracy >= 99.9%)")
+    if peak is None:
+        return Verdict(claim, False, f"{thr}; the test error never rises again after its "
+                                     f"first minimum (w={widths[first_min]})")
+    widest = len(te) - 1
+    ratio = xs[peak] / xs[threshold]
+    near = abs(math.log(ratio)) <= math.log(4.0)
+    rise_txt, rise_p = welch_str(te[peak], te[first_min])
+    if peak != widest:
+        fall_txt, fall_p = welch_str(te[widest], te[peak])
+    else:
+        fall_txt, fall_p = "the widest model is the peak", 1.0
+    supported = near and rise_p < 0.05 and fall_p < 0.05
+    stat = (f"{thr}; peak w={widths[peak]} ({xs[peak]:,} params, "
+            f"{ratio:.2f}x the threshold; near = within 4x), test error "
+            f"{100 * np.mean(te[peak]):.2f}%; rise from the first minimum "
+            f"(w={widths[first_min]}): {rise_txt}; widest vs peak: {fall_txt}")
+    return Verdict(claim, supported, stat)
 
 
 class DoubleDescent(Study):
@@ -100,15 +141,14 @@ class DoubleDescent(Study):
 
     def _train(self, cfg: DoubleDescentConfig, model: str, data: str, n_train: int | None,
                epochs: int) -> TrainConfig:
-        optim = (OptimConfig(name="adam", lr=cfg.lr) if cfg.optimizer == "adam"
-                 else OptimConfig(name=cfg.optimizer, lr=cfg.lr))
-        return TrainConfig(data=DataConfig(name=data, n_train=n_train or None,
-                                           label_noise=cfg.label_noise),
-                           model=ModelConfig(name=model), optim=optim, epochs=epochs,
-                           batch_size=cfg.batch_size)
+        return cfg.train_config(model, data=cfg.data_config(name=data, n_train=n_train or None,
+                                                            label_noise=cfg.label_noise),
+                                optim=cfg.optim_config(name=cfg.optimizer), epochs=epochs)
 
     def plan(self, cfg: DoubleDescentConfig) -> list[PlannedRun]:
-        seeds = tuple(range(cfg.seeds))
+        if cfg.optimizer not in OPTIMIZERS:
+            raise ConfigError("optimizer", cfg.optimizer, "one of " + ", ".join(OPTIMIZERS))
+        seeds = cfg.seed_ids
         runs = [PlannedRun(self._train(cfg, f"mlp_w{w}", cfg.data, cfg.n_train, cfg.epochs),
                            seeds, (("sweep", "mlp"), ("width", w))) for w in cfg.widths]
         runs += [PlannedRun(self._train(cfg, f"cnn_c{c}", cfg.cnn_data, cfg.cnn_n_train,
@@ -125,15 +165,29 @@ class DoubleDescent(Study):
 
     def measure(self, cfg: DoubleDescentConfig, ctx: StudyContext, plan: list[PlannedRun]
                 ) -> None:
-        from overparam.data import load_config
-
         runs = [p for p in plan if p.tag("sweep") == "mlp"]
-        data = load_config(runs[0].config.data, device=ctx.device)
+        data = ctx.data(runs[0].config.data)
         with ctx.progress("double_descent: sharpness", len(runs)) as tick:
             for p in runs:
                 for s in p.seeds:
                     self._sharpness(ctx, p, s, data)
                 tick()
+        self._simulation(cfg, ctx)
+
+    def _simulation(self, cfg: DoubleDescentConfig, ctx: StudyContext) -> dict[str, Any]:
+        """The min-norm random-features simulation, computed once per setting (store)."""
+        from overparam.theory.random_features import simulate
+
+        ps = random_features_sizes(cfg.rf_n, cfg.rf_d)
+        spec = {"what": "min_norm_random_features", "ps": ps, "n": cfg.rf_n, "d": cfg.rf_d,
+                "sigma": cfg.rf_sigma, "trials": cfg.rf_trials}
+
+        def compute() -> dict[str, Any]:
+            res = simulate(ps, n=cfg.rf_n, d=cfg.rf_d, sigma=cfg.rf_sigma, trials=cfg.rf_trials)
+            return {"ps": res.ps.tolist(), "mean": res.risk_mean.tolist(),
+                    "std": res.risk_std.tolist(), "closed": res.closed_form.tolist()}
+
+        return ctx.computed(self.name, spec, compute)
 
     def analyze(self, cfg: DoubleDescentConfig, ctx: StudyContext, preset: str) -> StudyReport:
         from overparam.report.figures import band, figure, save
@@ -147,11 +201,7 @@ class DoubleDescent(Study):
         for sweep, data, shape in sweeps:
             runs = [p for p in plan if p.tag("sweep") == sweep]
             rows, xs, tr, te, lam = [], [], [], [], []
-            data_obj = None
-            if sweep == "mlp":
-                from overparam.data import load_config
-
-                data_obj = load_config(runs[0].config.data, device=ctx.device)
+            data_obj = ctx.data(runs[0].config.data) if sweep == "mlp" else None
             for p in runs:
                 res = ctx.results(p)
                 model = build(p.config.model.name, shape, 10, device="meta")
@@ -172,8 +222,7 @@ class DoubleDescent(Study):
                                                    "test acc (%)", "test error (%)",
                                                    "top Hessian eigenvalue"], rows))
             threshold = next((i for i, r in enumerate(tr) if np.mean(r) <= 0.001), None)
-            first_min, peak = descent_ascent([float(np.mean(e)) for e in te])
-            rep.verdicts.append(self._verdict(sweep, runs, xs, te, threshold, first_min, peak))
+            rep.verdicts.append(modelwise_verdict(sweep, [p.tag("width") for p in runs], xs, tr, te))
             if lam and threshold is not None and len(runs) - threshold >= 2:
                 rep.facts.update(self._flatness(runs, xs, te, lam, threshold))
             fig, ax = figure()
@@ -193,35 +242,8 @@ class DoubleDescent(Study):
             rep.figures.append(save(fig, out, f"modelwise_{sweep}"))
         self._epochwise(cfg, ctx, plan, rep, out)
         self._samplewise(cfg, ctx, plan, rep, out)
-        self._random_features(cfg, rep, out)
+        self._random_features(cfg, ctx, rep, out)
         return rep
-
-    def _verdict(self, sweep: str, runs: list[PlannedRun], xs: list[int],
-                 te: list[list[float]], threshold: int | None, first_min: int,
-                 peak: int | None) -> Verdict:
-        claim = (f"{sweep.upper()}: a test-error peak near the interpolation threshold that falls "
-                 "again for wider models")
-        if threshold is None:
-            return Verdict(claim, None, "no width reached 100% training accuracy: no threshold")
-        thr = (f"threshold w={runs[threshold].tag('width')} ({xs[threshold]:,} params, first "
-               "mean train accuracy >= 99.9%)")
-        if peak is None:
-            return Verdict(claim, False, f"{thr}; the test error never rises again after its "
-                                         f"first minimum (w={runs[first_min].tag('width')})")
-        widest = len(te) - 1
-        ratio = xs[peak] / xs[threshold]
-        near = abs(math.log(ratio)) <= math.log(4.0)
-        rise_txt, rise_p = welch_str(te[peak], te[first_min])
-        if peak != widest:
-            fall_txt, fall_p = welch_str(te[widest], te[peak])
-        else:
-            fall_txt, fall_p = "the widest model is the peak", 1.0
-        supported = near and rise_p < 0.05 and fall_p < 0.05
-        stat = (f"{thr}; peak w={runs[peak].tag('width')} ({xs[peak]:,} params, "
-                f"{ratio:.2f}x the threshold; near = within 4x), test error "
-                f"{100 * np.mean(te[peak]):.2f}%; rise from the first minimum "
-                f"(w={runs[first_min].tag('width')}): {rise_txt}; widest vs peak: {fall_txt}")
-        return Verdict(claim, supported, stat)
 
     def _flatness(self, runs: list[PlannedRun], xs: list[int], te: list[list[float]],
                   lam: list[list[float]], threshold: int) -> dict[str, Any]:
@@ -303,22 +325,16 @@ class DoubleDescent(Study):
             "more data hurt between " + ", ".join(f"n={ns[i - 1]}->{ns[i]}" for i in worse)
             if worse else "test error fell monotonically with n") + ".")
 
-    def _random_features(self, cfg: DoubleDescentConfig, rep: StudyReport, out: Any) -> None:
+    def _random_features(self, cfg: DoubleDescentConfig, ctx: StudyContext, rep: StudyReport,
+                         out: Any) -> None:
         from overparam.report.figures import figure, save
+
         n, d = cfg.rf_n, cfg.rf_d
-        ps = sorted(set([max(1, int(n * r)) for r in
-                         (0.1, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.25, 1.5, 2.0,
-                          3.0)] + [d]))
-        res = cached_simulation(out / "random_features.npz", ps, n, d, cfg.rf_sigma,
-                                cfg.rf_trials)
-        peak = res.peak_p()
-        away = [i for i, p in enumerate(res.ps) if p <= 0.8 * n or p >= 1.25 * n]
-        rel = [abs(res.risk_mean[i] - res.closed_form[i]) / res.closed_form[i] for i in away]
-        ok = abs(peak - n) <= 0.1 * n and max(rel) <= 0.10
-        rep.verdicts.append(Verdict(
-            "min-norm least squares: the test risk peaks at p = n and matches the closed form",
-            ok, f"simulated peak at p={peak} (n={n}); max |sim - closed form| / closed form away "
-                f"from the peak {max(rel):.3f} over {len(away)} sizes ({cfg.rf_trials} trials)"))
+        sim = self._simulation(cfg, ctx)
+        res = SimpleNamespace(ps=np.array(sim["ps"]), risk_mean=np.array(sim["mean"]),
+                              risk_std=np.array(sim["std"]), closed_form=np.array(sim["closed"]))
+        rep.verdicts.append(min_norm_verdict(sim["ps"], n, sim["mean"], sim["closed"],
+                                             cfg.rf_trials))
         rows = [{"p": int(p), "p/n": round(p / n, 3), "simulated risk": float(m),
                  "closed form": float(c)} for p, m, c in zip(res.ps, res.risk_mean,
                                                              res.closed_form)]

@@ -18,23 +18,19 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from overparam.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
+from overparam.config import ModelConfig
 from overparam.models import build, count_params
 from overparam.stats import summarize
 from overparam.studies.base import PlannedRun, Study, StudyContext, StudyReport, Table, Verdict
 from overparam.studies.common import pct, summary_of
+from overparam.studies.settings import Training
 
 
 @dataclass(frozen=True)
-class NTKWidthConfig:
-    data: str = "mnist1d"
-    n_train: int = 0
+class NTKWidthConfig(Training):
+    lr_scaling: str = "none"
     widths: tuple[int, ...] = (32, 64, 128, 256, 512, 1024)
     parameterization: str = "standard"
-    epochs: int = 20
-    batch_size: int = 128
-    lr: float = 0.01
-    seeds: int = 3
     probe_size: int = 100
     regression_train: int = 1000
 
@@ -59,6 +55,21 @@ def loglog_fit(widths: list[float], values: list[float]) -> tuple[float, float, 
     return res.slope, res.intercept, res.slope - t * res.stderr, res.slope + t * res.stderr
 
 
+def movement_verdict(widths: list[float], movement: list[float]
+                     ) -> tuple[Verdict, tuple[float, float]]:
+    """Movement falls with width (Spearman p < 0.05) and the log-log slope's 95% CI holds -1/2;
+    the verdict and (rho, p)."""
+    from scipy.stats import spearmanr
+
+    slope, _, lo, hi = loglog_fit(widths, movement)
+    rho, p_rho = spearmanr(widths, movement)
+    return Verdict(
+        "relative parameter movement falls with width, about as width^(-1/2)",
+        bool(rho < 0 and p_rho < 0.05 and lo <= -0.5 <= hi),
+        f"log-log slope {slope:.3f} [95% CI {lo:.3f}, {hi:.3f}] (theory -0.5); Spearman "
+        f"rho(width, movement)={rho:.3f} (p={p_rho:.3g}); {len(movement)} runs"), (rho, p_rho)
+
+
 class NTKWidth(Study):
     name = "ntk_width"
     Config = NTKWidthConfig
@@ -70,11 +81,8 @@ class NTKWidth(Study):
 
             raise ConfigError("parameterization", cfg.parameterization, "standard or ntk")
         return [PlannedRun(
-            TrainConfig(data=DataConfig(name=cfg.data, n_train=cfg.n_train or None),
-                        model=ModelConfig(name=f"mlp_w{w}", parameterization=cfg.parameterization),
-                        optim=OptimConfig(lr=cfg.lr, lr_scaling="none"), epochs=cfg.epochs,
-                        batch_size=cfg.batch_size),
-            tuple(range(cfg.seeds)), (("width", w),)) for w in cfg.widths]
+            cfg.train_config(ModelConfig(name=f"mlp_w{w}", parameterization=cfg.parameterization)),
+            cfg.seed_ids, (("width", w),)) for w in cfg.widths]
 
     def _movement(self, cfg: NTKWidthConfig, ctx: StudyContext, p: PlannedRun, seed: int,
                   data) -> dict:  # noqa: ANN001
@@ -95,9 +103,7 @@ class NTKWidth(Study):
         return ctx.probe(p.config, seed, spec, compute)
 
     def measure(self, cfg: NTKWidthConfig, ctx: StudyContext, plan: list[PlannedRun]) -> None:
-        from overparam.data import load_config
-
-        data = load_config(plan[0].config.data, device=ctx.device)
+        data = ctx.data(plan[0].config.data)
         todo = [(p, s) for p in plan for s in p.seeds]
         with ctx.progress("ntk_width: movement", len(todo)) as tick:
             for p, s in todo:
@@ -136,14 +142,11 @@ class NTKWidth(Study):
         return ctx.probe(p.config, p.seeds[0], spec, compute)
 
     def analyze(self, cfg: NTKWidthConfig, ctx: StudyContext, preset: str) -> StudyReport:
-        from scipy.stats import spearmanr
-
-        from overparam.data import load_config
         from overparam.report.figures import band, figure, save
 
         rep = StudyReport(self.name, preset)
         plan = self.plan(cfg)
-        data = load_config(plan[0].config.data, device=ctx.device)
+        data = ctx.data(plan[0].config.data)
         rows, ws, mv, km = [], [], [], []
         for p in plan:
             res = ctx.results(p)
@@ -165,12 +168,8 @@ class NTKWidth(Study):
                                 ["width", "parameters", "test acc (%)", "param movement",
                                  "kernel movement"], rows))
         slope, icpt, lo, hi = loglog_fit(ws, mv)
-        rho, p_rho = spearmanr(ws, mv)
-        rep.verdicts.append(Verdict(
-            "relative parameter movement falls with width, about as width^(-1/2)",
-            bool(rho < 0 and p_rho < 0.05 and lo <= -0.5 <= hi),
-            f"log-log slope {slope:.3f} [95% CI {lo:.3f}, {hi:.3f}] (theory -0.5); Spearman "
-            f"rho(width, movement)={rho:.3f} (p={p_rho:.3g}); {len(mv)} runs"))
+        verdict, (rho, p_rho) = movement_verdict(ws, mv)
+        rep.verdicts.append(verdict)
         rep.facts.update({"ntk_supported": rep.verdicts[-1].supported, "ntk_slope": float(slope), "ntk_lo": float(lo), "ntk_hi": float(hi),
                           "ntk_rho": float(rho), "ntk_p": float(p_rho),
                           "ntk_widths": f"{min(ws)}-{max(ws)}"})

@@ -12,35 +12,32 @@ of the smallest against the largest batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from overparam.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
+from overparam.config import OptimConfig
 from overparam.stats import summarize
 from overparam.studies.base import PlannedRun, Study, StudyContext, StudyReport, Table, Verdict
 from overparam.studies.common import pct, summary_of, welch_str
+from overparam.studies.settings import Training
 
 BLUEPRINT_LRS = (0.005, 0.0075, 0.01, 0.02, 0.04, 0.08, 0.10)
 BLUEPRINT_BATCHES = (32, 64, 128, 256, 512, 1024, 2048)
 
 
 @dataclass(frozen=True)
-class OptimizersConfig:
-    data: str = "mnist1d"
-    n_train: int = 0  # 0: the whole training set
+class OptimizersConfig(Training):
+    epochs: int = 250
     model: str = "mlp_w128"
     batch_sizes: tuple[int, ...] = BLUEPRINT_BATCHES
-    lrs: tuple[float, ...] = BLUEPRINT_LRS  # one per batch size; empty: base_lr scaled linearly
-    base_lr: float = 0.01
-    base_batch: int = 128
-    momentum: float = 0.9
+    # one LR per batch size (the blueprint's table); empty: lr at base_batch by lr_scaling
+    lrs: tuple[float, ...] = BLUEPRINT_LRS
     adam_lr: float = 1e-3
     adam_batch: int = 128
     gd_lr: float = 1e-3
     gd_momentum: float = 0.0
     gd_n_train: int = 0  # 0: the whole training set
-    epochs: int = 250
-    seeds: int = 3
 
 
 QUICK = OptimizersConfig()
@@ -50,10 +47,15 @@ QUICK = OptimizersConfig()
 PAPER = OptimizersConfig(data="cifar10", model="cnn_c32", epochs=80, seeds=5, gd_n_train=5000)
 
 
-def sgd_lr(cfg: OptimizersConfig, i: int) -> float:
+def sgd_optim(cfg: OptimizersConfig, i: int) -> OptimConfig:
+    """SGD at the i-th batch size: the table's LR as given, or ``lr`` scaled by the rule."""
     if cfg.lrs:
-        return cfg.lrs[i]
-    return cfg.base_lr * cfg.batch_sizes[i] / cfg.base_batch
+        return OptimConfig(lr=cfg.lrs[i], momentum=cfg.momentum, lr_scaling="none")
+    return cfg.optim_config()
+
+
+def sgd_lr(cfg: OptimizersConfig, i: int) -> float:
+    return sgd_optim(cfg, i).effective_lr(cfg.batch_sizes[i])
 
 
 def optimizer_plan(cfg: OptimizersConfig) -> list[PlannedRun]:
@@ -63,27 +65,74 @@ def optimizer_plan(cfg: OptimizersConfig) -> list[PlannedRun]:
 
         raise ConfigError("lrs", cfg.lrs, f"one learning rate per batch size "
                           f"({len(cfg.batch_sizes)}), or empty for linear scaling")
-    seeds = tuple(range(cfg.seeds))
-    data = DataConfig(name=cfg.data, n_train=cfg.n_train or None)
-    model = ModelConfig(name=cfg.model)
+    seeds = cfg.seed_ids
     runs = []
     for i, b in enumerate(cfg.batch_sizes):
-        lr = sgd_lr(cfg, i)
-        runs.append(PlannedRun(
-            TrainConfig(data=data, model=model, epochs=cfg.epochs, batch_size=b,
-                        optim=OptimConfig(lr=lr, momentum=cfg.momentum, lr_scaling="none")),
-            seeds, (("config", "SGD"), ("batch", b), ("lr", lr))))
+        runs.append(PlannedRun(cfg.train_config(cfg.model, batch_size=b, optim=sgd_optim(cfg, i)),
+                               seeds, (("config", "SGD"), ("batch", b), ("lr", sgd_lr(cfg, i)))))
     runs.append(PlannedRun(
-        TrainConfig(data=data, model=model, epochs=cfg.epochs, batch_size=cfg.adam_batch,
-                    optim=OptimConfig(name="adam", lr=cfg.adam_lr, lr_scaling="none")),
+        cfg.train_config(cfg.model, batch_size=cfg.adam_batch,
+                         optim=OptimConfig(name="adam", lr=cfg.adam_lr, lr_scaling="none")),
         seeds, (("config", "Adam"), ("batch", cfg.adam_batch), ("lr", cfg.adam_lr))))
-    gd_data = DataConfig(name=cfg.data, n_train=cfg.gd_n_train or cfg.n_train or None)
     runs.append(PlannedRun(
-        TrainConfig(data=gd_data, model=model, epochs=cfg.epochs,
-                    optim=OptimConfig(name="gd", lr=cfg.gd_lr, momentum=cfg.gd_momentum,
-                                      lr_scaling="none")),
+        cfg.train_config(cfg.model, batch_size=128,
+                         data=cfg.data_config(n_train=cfg.gd_n_train or cfg.n_train or None),
+                         optim=OptimConfig(name="gd", lr=cfg.gd_lr, momentum=cfg.gd_momentum,
+                                           lr_scaling="none")),
         seeds, (("config", "GD"), ("batch", "full"), ("lr", cfg.gd_lr))))
     return runs
+
+
+# -- verdicts: plain numbers in, a verdict out ----------------------------------------------------
+Arm = tuple[list[float], list[float]]  # per-seed (test accuracies, train accuracies)
+
+
+def batch_size_verdict(sgd_all: list[tuple[int, Arm]]) -> Verdict:
+    """Smaller batches generalize better at equal (100%) training accuracy: over the batch sizes
+    whose runs interpolate (mean train accuracy >= 99.9%), Spearman rho(batch, test acc) < 0 and
+    the smallest beats the largest (Welch), both at p < 0.05; the full range is reported too."""
+    from scipy.stats import spearmanr
+
+    sgd = [(b, v) for b, v in sgd_all if np.mean(v[1]) >= 0.999]
+    xs_all = [b for b, (te, _) in sgd_all for _ in te]
+    ys_all = [a for _, (te, _) in sgd_all for a in te]
+    rho_all, p_all = spearmanr(xs_all, ys_all)
+    full_txt = (f"over all {len(sgd_all)} batch sizes: Spearman rho={rho_all:.3f} "
+                f"(p={p_all:.3g})")
+    claim = "smaller batches give higher test accuracy at equal training accuracy"
+    if len(sgd) < 3:
+        return Verdict(claim, None, f"fewer than 3 batch sizes reach 100% training accuracy; "
+                                    f"{full_txt}")
+    xs = [b for b, (te, _) in sgd for _ in te]
+    ys = [a for _, (te, _) in sgd for a in te]
+    rho, p_rho = spearmanr(xs, ys)
+    small, large = sgd[0], sgd[-1]
+    w_txt, w_p = welch_str(small[1][0], large[1][0])
+    return Verdict(
+        claim, bool(rho < 0 and p_rho < 0.05 and w_p < 0.05
+                    and np.mean(small[1][0]) > np.mean(large[1][0])),
+        f"over the {len(sgd)} batch sizes that reach 100% training accuracy "
+        f"({sgd[0][0]}-{sgd[-1][0]}): Spearman rho(batch, test acc)={rho:.3f} "
+        f"(p={p_rho:.3g}, {len(xs)} runs); batch {small[0]} vs {large[0]}: {w_txt}; "
+        f"{full_txt}")
+
+
+def gd_worst_verdict(gd: list[float], others: dict[tuple[str, Any], list[float]]) -> Verdict:
+    """Full-batch GD's test accuracy is below the worst other configuration's (Welch p<0.05)."""
+    worst_key = min(others, key=lambda k: np.mean(others[k]))
+    g_txt, g_p = welch_str(gd, others[worst_key])
+    return Verdict(
+        "full-batch GD generalizes worst",
+        bool(np.mean(gd) < np.mean(others[worst_key]) and g_p < 0.05),
+        f"GD test acc {100 * np.mean(gd):.2f}% vs the worst other configuration "
+        f"({worst_key[0]} batch {worst_key[1]}, {100 * np.mean(others[worst_key]):.2f}%): "
+        f"{g_txt}")
+
+
+def adam_comparable_verdict(adam: list[float], sgd: list[float], batch: int) -> Verdict:
+    a_txt, a_p = welch_str(adam, sgd)
+    return Verdict(f"Adam is comparable to small-batch SGD (batch {batch})", bool(a_p >= 0.05),
+                   f"Adam vs SGD-{batch}: {a_txt} (comparable = no significant difference)")
 
 
 class Optimizers(Study):
@@ -95,8 +144,6 @@ class Optimizers(Study):
         return optimizer_plan(cfg)
 
     def analyze(self, cfg: OptimizersConfig, ctx: StudyContext, preset: str) -> StudyReport:
-        from scipy.stats import spearmanr
-
         from overparam.report.figures import band, figure, save
 
         rep = StudyReport(self.name, preset)
@@ -117,47 +164,12 @@ class Optimizers(Study):
                                 ["config", "batch", "LR", "train acc (%)", "test acc (%)",
                                  "gen gap (pp)"], rows))
         sgd_all = [(b, acc[("SGD", b)]) for b in cfg.batch_sizes]
-        # "at equal training accuracy": the comparison runs over the batch sizes whose runs
-        # interpolate (mean training accuracy >= 99.9%); the full range is reported beside it
-        sgd = [(b, v) for b, v in sgd_all if np.mean(v[1]) >= 0.999]
-        xs_all = [b for b, (te, _) in sgd_all for _ in te]
-        ys_all = [a for _, (te, _) in sgd_all for a in te]
-        rho_all, p_all = spearmanr(xs_all, ys_all)
-        full_txt = (f"over all {len(cfg.batch_sizes)} batch sizes: Spearman rho={rho_all:.3f} "
-                    f"(p={p_all:.3g})")
-        claim = "smaller batches give higher test accuracy at equal training accuracy"
-        if len(sgd) < 3:
-            rep.verdicts.append(Verdict(claim, None, f"fewer than 3 batch sizes reach 100% "
-                                                     f"training accuracy; {full_txt}"))
-        else:
-            xs = [b for b, (te, _) in sgd for _ in te]
-            ys = [a for _, (te, _) in sgd for a in te]
-            rho, p_rho = spearmanr(xs, ys)
-            small, large = sgd[0], sgd[-1]
-            w_txt, w_p = welch_str(small[1][0], large[1][0])
-            rep.verdicts.append(Verdict(
-                claim, bool(rho < 0 and p_rho < 0.05 and w_p < 0.05
-                            and np.mean(small[1][0]) > np.mean(large[1][0])),
-                f"over the {len(sgd)} batch sizes that reach 100% training accuracy "
-                f"({sgd[0][0]}-{sgd[-1][0]}): Spearman rho(batch, test acc)={rho:.3f} "
-                f"(p={p_rho:.3g}, {len(xs)} runs); batch {small[0]} vs {large[0]}: {w_txt}; "
-                f"{full_txt}"))
-        small = sgd_all[0]
-        gd_te = acc[("GD", "full")][0]
-        others = {k: v[0] for k, v in acc.items() if k != ("GD", "full")}
-        worst_key = min(others, key=lambda k: np.mean(others[k]))
-        g_txt, g_p = welch_str(gd_te, others[worst_key])
-        rep.verdicts.append(Verdict(
-            "full-batch GD generalizes worst",
-            bool(np.mean(gd_te) < np.mean(others[worst_key]) and g_p < 0.05),
-            f"GD test acc {100 * np.mean(gd_te):.2f}% vs the worst other configuration "
-            f"({worst_key[0]} batch {worst_key[1]}, {100 * np.mean(others[worst_key]):.2f}%): "
-            f"{g_txt}"))
-        adam = acc[("Adam", cfg.adam_batch)][0]
-        a_txt, a_p = welch_str(adam, small[1][0])
-        rep.verdicts.append(Verdict(
-            f"Adam is comparable to small-batch SGD (batch {small[0]})", bool(a_p >= 0.05),
-            f"Adam vs SGD-{small[0]}: {a_txt} (comparable = no significant difference)"))
+        rep.verdicts.append(batch_size_verdict(sgd_all))
+        gd = acc[("GD", "full")][0]
+        rep.verdicts.append(gd_worst_verdict(gd, {k: v[0] for k, v in acc.items()
+                                                  if k != ("GD", "full")}))
+        rep.verdicts.append(adam_comparable_verdict(acc[("Adam", cfg.adam_batch)][0],
+                                                    sgd_all[0][1][0], sgd_all[0][0]))
         fig, ax = figure()
         sums = [summarize(te) for _, (te, _) in sgd_all]
         band(ax, list(cfg.batch_sizes), [100 * s.mean for s in sums],

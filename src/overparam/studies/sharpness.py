@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch.nn.functional as F
 
-from overparam.config import derive_seed
+from overparam.seeds import derive_seed
 from overparam.probes.perturb import DEFAULT_SIGMAS
 from overparam.stats import summarize
 from overparam.studies.base import PlannedRun, Study, StudyContext, StudyReport, Table, Verdict
@@ -35,6 +35,34 @@ class SharpnessConfig(OptimizersConfig):
     perturb_samples: int = 0  # training samples for the perturbation loss; 0: all
     sigmas: tuple[float, ...] = DEFAULT_SIGMAS
     perturb_draws: int = 5
+
+
+def sharper_verdict(large: list[float], small: list[float], large_batch: int, small_batch: int
+                    ) -> Verdict:
+    """The large-batch minimum has the larger top Hessian eigenvalue (Welch p < 0.05)."""
+    l_txt, l_p = welch_str(large, small, scale=1.0, unit="")
+    ratio = np.mean(large) / np.mean(small)
+    return Verdict(
+        f"the large-batch ({large_batch}) minimum is sharper than the small-batch "
+        f"({small_batch}) one: top Hessian eigenvalue",
+        bool(np.mean(large) > np.mean(small) and l_p < 0.05),
+        f"lambda_max {np.mean(large):.3f} vs {np.mean(small):.3f} ({ratio:.2f}x); {l_txt}")
+
+
+def joint_verdict(batch: list[float], lam: list[float], test: list[float]
+                  ) -> tuple[Verdict, tuple[float, float, float, float]]:
+    """Over SGD runs: Spearman rho(batch, lambda_max) > 0 and rho(lambda_max, test acc) < 0,
+    both p < 0.05; the verdict and the four numbers."""
+    from scipy.stats import spearmanr
+
+    r_bl, p_bl = spearmanr(batch, lam)
+    r_lt, p_lt = spearmanr(lam, test)
+    return Verdict(
+        "across SGD batch sizes, larger batches find sharper minima and sharper minima "
+        "generalize worse",
+        bool(r_bl > 0 and p_bl < 0.05 and r_lt < 0 and p_lt < 0.05),
+        f"Spearman rho(batch, lambda_max)={r_bl:.3f} (p={p_bl:.3g}); rho(lambda_max, test acc)"
+        f"={r_lt:.3f} (p={p_lt:.3g}); {len(lam)} runs"), (r_bl, p_bl, r_lt, p_lt)
 
 
 class Sharpness(Study):
@@ -56,16 +84,10 @@ class Sharpness(Study):
         return optimizer_plan(base)
 
     def measure(self, cfg: SharpnessConfig, ctx: StudyContext, plan: list[PlannedRun]) -> None:
-        from overparam.data import load_config
-
-        cache = {}
         todo = [(p, s) for p in plan for s in p.seeds]
         with ctx.progress("sharpness: probes", len(todo)) as tick:
             for p, s in todo:
-                key = p.config.data
-                if key not in cache:
-                    cache[key] = load_config(key, device=ctx.device)
-                self._probes(cfg, ctx, p, s, cache[key])
+                self._probes(cfg, ctx, p, s, ctx.data(p.config.data))
                 tick()
 
     def _probes(self, cfg: SharpnessConfig, ctx: StudyContext, p: PlannedRun, seed: int,
@@ -92,24 +114,18 @@ class Sharpness(Study):
         return hess, pert
 
     def analyze(self, cfg: SharpnessConfig, ctx: StudyContext, preset: str) -> StudyReport:
-        from scipy.stats import spearmanr
-
-        from overparam.data import load_config
         from overparam.report.figures import figure, save
 
         rep = StudyReport(self.name, preset)
         plan = self.plan(cfg)
-        data_cache: dict = {}
         lam: dict = {}
         pert: dict = {}
         test: dict = {}
         for p in plan:
-            if p.config.data not in data_cache:
-                data_cache[p.config.data] = load_config(p.config.data, device=ctx.device)
             res = ctx.results(p)
             key = (p.tag("config"), p.tag("batch"))
             test[key] = [r["result"]["test_acc"] for r in res]
-            hp = [self._probes(cfg, ctx, p, s, data_cache[p.config.data]) for s in p.seeds]
+            hp = [self._probes(cfg, ctx, p, s, ctx.data(p.config.data)) for s in p.seeds]
             lam[key] = [h["lambda_max"] for h, _ in hp]
             if hp[0][1] is not None:
                 pert[key] = [q for _, q in hp]
@@ -121,14 +137,8 @@ class Sharpness(Study):
                          "top Hessian eigenvalue": summarize(lam[key]).fmt(1, 3)})
         rep.tables.append(Table("Small vs large batch", ["model", "batch", "test acc (%)",
                                                          "top Hessian eigenvalue"], rows))
-        l_txt, l_p = welch_str(lam[large], lam[small], scale=1.0, unit="")
-        ratio = np.mean(lam[large]) / np.mean(lam[small])
-        rep.verdicts.append(Verdict(
-            f"the large-batch ({cfg.large_batch}) minimum is sharper than the small-batch "
-            f"({cfg.small_batch}) one: top Hessian eigenvalue",
-            bool(np.mean(lam[large]) > np.mean(lam[small]) and l_p < 0.05),
-            f"lambda_max {np.mean(lam[large]):.3f} vs {np.mean(lam[small]):.3f} "
-            f"({ratio:.2f}x); {l_txt}"))
+        rep.verdicts.append(sharper_verdict(lam[large], lam[small], cfg.large_batch,
+                                            cfg.small_batch))
         prow, wins, sig = [], 0, 0
         for i, sigma in enumerate(cfg.sigmas):
             a = [q["mean"][i] for q in pert[small]]
@@ -162,14 +172,8 @@ class Sharpness(Study):
         rep.tables.append(Table("Joint: configuration -> sharpness -> test accuracy",
                                 ["config", "batch", "test acc (%)", "top Hessian eigenvalue"],
                                 jrows))
-        r_bl, p_bl = spearmanr(bx, lx)
-        r_lt, p_lt = spearmanr(lx, tx)
-        rep.verdicts.append(Verdict(
-            "across SGD batch sizes, larger batches find sharper minima and sharper minima "
-            "generalize worse",
-            bool(r_bl > 0 and p_bl < 0.05 and r_lt < 0 and p_lt < 0.05),
-            f"Spearman rho(batch, lambda_max)={r_bl:.3f} (p={p_bl:.3g}); rho(lambda_max, test acc)"
-            f"={r_lt:.3f} (p={p_lt:.3g}); {len(lx)} runs"))
+        verdict, (r_bl, p_bl, r_lt, p_lt) = joint_verdict(bx, lx, tx)
+        rep.verdicts.append(verdict)
         rep.facts.update({"sh_supported": rep.verdicts[-1].supported,
                           "sh_rho_batch_lambda": float(r_bl), "sh_p_batch_lambda": float(p_bl),
                           "sh_rho_lambda_acc": float(r_lt), "sh_p_lambda_acc": float(p_lt),

@@ -32,7 +32,7 @@ from overparam.models.mlp import MLP
 class Ensemble:
     """A batched ensemble of ``len(models)`` members sharing one architecture."""
 
-    def __init__(self, models: list[nn.Module]):
+    def __init__(self, models: list[nn.Module], fused: bool = True):
         if not models:
             raise ValueError("an ensemble needs at least one model")
         self.size = len(models)
@@ -42,6 +42,9 @@ class Ensemble:
             k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
         self.buffers: dict[str, torch.Tensor] = {k: v.detach().clone() for k, v in buffers.items()}
         self.fast_mlp = isinstance(self.base, MLP) and not self.buffers
+        # the hand-written backward of fused_loss_and_grad; off when a run differentiates
+        # through its loss (e.g. a gradient penalty), which then takes autograd
+        self.fused = fused and self.fast_mlp
         if self.fast_mlp:
             # Fast-path layout: weights stored transposed, [K, in, out], so that the gradient of
             # h @ W^T arrives contiguous (no layout copy in gradient accumulation).
@@ -56,10 +59,28 @@ class Ensemble:
 
     def to_member_layout(self, name: str, t: torch.Tensor) -> torch.Tensor:
         """Tensor ``t`` laid out like ``self.params[name]`` (``[K, ...]`` or one member's
-        ``[...]``), returned in the member module's own layout."""
+        ``[...]``), returned in the member module's own layout (the map is its own inverse)."""
         if name in self._transposed_names():
             return t.transpose(-1, -2)
         return t
+
+    def stack(self, states: list[dict[str, torch.Tensor]], names: list[str] | None = None
+              ) -> dict[str, torch.Tensor]:
+        """Per-member state dicts (the module's layout) stacked in this ensemble's layout."""
+        names = list(self.params) if names is None else names
+        return {n: self.to_member_layout(n, torch.stack([s[n] for s in states])).contiguous()
+                .to(self.params[n]) for n in names}
+
+    def unstack(self, tensors: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        """Stacked tensors (this ensemble's layout) as per-member dicts in the module's layout."""
+        return [{n: self.to_member_layout(n, t[k].detach()).clone() for n, t in tensors.items()}
+                for k in range(self.size)]
+
+    @torch.no_grad()
+    def load_stacked(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Copy stacked parameters (this ensemble's layout) into the members."""
+        for n, t in tensors.items():
+            self.params[n].copy_(t)
 
     def parameters(self) -> list[torch.Tensor]:
         return list(self.params.values())
@@ -113,8 +134,8 @@ class Ensemble:
         ``g <- s_w (g W_i^T) * phi'(z_{i-1})`` with ``phi' = [a > 0]`` (ReLU), ``1 - a^2`` (tanh) or
         ``1`` (linear). Tests compare it with autograd.
         """
-        if not self.fast_mlp:
-            raise RuntimeError("fused_loss_and_grad needs the MLP fast path")
+        if not self.fused:
+            raise RuntimeError("fused_loss_and_grad needs the fused MLP path")
         mlp = self.base
         scales = mlp.layer_scales()
         n_layers = len(scales)

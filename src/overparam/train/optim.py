@@ -36,6 +36,14 @@ class Optimizer:
         self.state: list[torch.Tensor] = []
         self.state2: list[torch.Tensor] = []
 
+    def state_of(self, param: torch.Tensor) -> list[torch.Tensor]:
+        """This optimizer's state tensors of ``param`` (momentum; Adam's two moments), found by
+        the parameter itself, not by its position; empty before the first step."""
+        for i, p in enumerate(self.params):
+            if p is param:
+                return [s[i] for s in (self.state, self.state2) if s]
+        raise KeyError("not a parameter of this optimizer")
+
     def zero_grad(self) -> None:
         for p in self.params:
             p.grad = None

@@ -6,10 +6,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from overparam.config import DataConfig, ModelConfig, OptimConfig, TrainConfig, derive_seed
+from overparam.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
 from overparam.data.dataset import Dataset
 from overparam.models import build
-from overparam.train import Ensemble, Hooks, train
+from overparam.seeds import derive_seed
+from overparam.train import Ensemble, train
 from overparam.train.loop import build_members
 
 
@@ -20,8 +21,12 @@ def tiny_data(shape=(6,), n=40, n_test=16, classes=3, seed=0):
                    torch.randint(0, classes, (n_test,), generator=g), num_classes=classes)
 
 
-def train_alone(cfg, seed, data):
-    """Plain single-model loop: torch.optim on an nn.Module, same seeds, same schedule."""
+def train_alone(cfg, seed, data, penalty=None, order_seed=None):
+    """Plain single-model loop: torch.optim on an nn.Module, same seeds, same schedule.
+
+    ``penalty=(lam, m)``: add ``lam * mean_j ||grad L_j||^2`` over consecutive chunks of m samples
+    of each batch (m = 0: the whole batch), by double backward. A step budget (``cfg.steps``)
+    stops after that many steps (constant schedule only)."""
     data = data.to("cpu", torch.float64)
     model = build(cfg.model.name, data.input_shape, data.num_classes,
                   parameterization=cfg.model.parameterization,
@@ -33,19 +38,39 @@ def train_alone(cfg, seed, data):
     else:
         opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=cfg.optim.momentum,
                               weight_decay=cfg.optim.weight_decay)
-    g = torch.Generator().manual_seed(derive_seed(seed, "order"))
+    g = torch.Generator().manual_seed(derive_seed(seed if order_seed is None else order_seed,
+                                                  "order"))
     n = data.n_train
     model.train()
-    for epoch in range(cfg.epochs):
+    assert cfg.steps is None or cfg.optim.schedule == "constant"
+    budget = cfg.steps or cfg.epochs * math.ceil(n / bsz)
+    epochs = math.ceil(budget / math.ceil(n / bsz))
+    done = 0
+    for epoch in range(epochs):
         for group in opt.param_groups:
-            group["lr"] = lr * (0.5 * (1 + math.cos(math.pi * epoch / cfg.epochs))
+            group["lr"] = lr * (0.5 * (1 + math.cos(math.pi * epoch / epochs))
                                 if cfg.optim.schedule == "cosine" else 1.0)
         perm = torch.randperm(n, generator=g)
         for s in range(0, n, bsz):
+            if done == budget:
+                break
             idx = perm[s:s + bsz]
             opt.zero_grad()
-            F.cross_entropy(model(data.x_train[idx]), data.y_train[idx]).backward()
+            x, y = data.x_train[idx], data.y_train[idx]
+            loss = F.cross_entropy(model(x), y)
+            if penalty is not None:
+                lam, m = penalty
+                m = m or len(idx)
+                chunks = range(0, len(idx), m)
+                sq = 0.0
+                for c in chunks:
+                    grads = torch.autograd.grad(F.cross_entropy(model(x[c:c + m]), y[c:c + m]),
+                                                list(model.parameters()), create_graph=True)
+                    sq = sq + sum(gr.pow(2).sum() for gr in grads)
+                loss = loss + lam * sq / len(chunks)
+            loss.backward()
             opt.step()
+            done += 1
     return model.state_dict()
 
 
@@ -123,24 +148,13 @@ def test_batchnorm_running_stats_per_member():
         assert torch.allclose(ens.buffers["features.1.running_mean"][k], m.features[1].running_mean)
 
 
-def test_history_metrics_steps_and_hooks():
+def test_history_metrics_and_steps():
     data = tiny_data()
-    calls = {"post_backward": 0, "post_step": 0, "epoch_end": 0}
-
-    def counter(name):
-        def hook(ctx):
-            calls[name] += 1
-            if name == "post_backward":
-                assert all(p.grad is not None for p in ctx.ensemble.parameters())
-        return hook
-
-    hooks = Hooks(post_backward=[counter("post_backward")], post_step=[counter("post_step")],
-                  epoch_end=[counter("epoch_end")])
     cfg = TrainConfig(model=ModelConfig(name="mlp_w8"), epochs=3, batch_size=16)
-    res = train(cfg, [0, 1], data=data, hooks=hooks)
-    assert calls == {"post_backward": 3 * 3, "post_step": 3 * 3, "epoch_end": 3}
+    res = train(cfg, [0, 1], data=data)
     h = res[0].history
     assert [e["epoch"] for e in h] == [1, 2, 3] and "test_acc" in h[-1]
+    assert [e["step"] for e in h] == [3, 6, 9]
     assert h[0]["lr"] == pytest.approx(0.01 * 16 / 128)
     assert h[1]["lr"] == pytest.approx(0.01 * 16 / 128 * 0.75)
     cfg_steps = TrainConfig(model=ModelConfig(name="mlp_w8"), steps=7, batch_size=16)
@@ -189,7 +203,7 @@ def test_fused_mlp_gradients_equal_autograd(name, param, task):
     fused = {k: v.grad.clone() for k, v in ens.params.items()}
     for v in ens.params.values():
         v.grad = None
-    from overparam.train.loop import per_sample_loss
+    from overparam.train.metrics import per_sample_loss
     ref_losses = per_sample_loss(ens(x), y, task)
     (ref_losses.sum() / 7).backward()
     assert torch.allclose(losses, ref_losses.detach(), rtol=1e-12, atol=1e-14)

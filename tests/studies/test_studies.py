@@ -12,7 +12,7 @@ from overparam.studies.double_descent import DoubleDescent, descent_ascent
 from overparam.studies.optimizers import Optimizers
 from overparam.studies.sharpness import Sharpness
 from overparam.theory.random_features import closed_form_risk, simulate
-from tests.test_models import CNN_COUNTS, MLP_COUNTS
+from tests.models.test_models import CNN_COUNTS, MLP_COUNTS
 
 
 def test_paper_double_descent_grid_is_the_blueprints():

@@ -1,0 +1,73 @@
+"""The training settings every study shares, declared once.
+
+A study's config subclasses :class:`Training` and adds its own fields; the fields stay flat, so
+``--set epochs=5`` or ``--set lr_scaling=none`` reach them the same way in every study. The
+learning-rate scaling rule is explicit: ``lr`` is the rate at ``base_batch`` and ``lr_scaling``
+(``linear``, ``sqrt`` or ``none``) says how a run at another batch size gets its rate (Goyal et
+al. 2017, arXiv:1706.02677, for linear; Krizhevsky 2014, arXiv:1404.5997, for sqrt).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from overparam.config import LR_SCALINGS, DataConfig, ModelConfig, OptimConfig, TrainConfig
+from overparam.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Training:
+    data: str = "mnist1d"
+    n_train: int = 0  # 0: the whole training set
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 0.01
+    lr_scaling: str = "linear"
+    base_batch: int = 128
+    momentum: float = 0.9
+    seeds: int = 3
+
+    def check(self) -> None:
+        """Raise :class:`ConfigError` naming the first invalid shared setting."""
+        from overparam.data.registry import DATASETS
+
+        if self.data not in DATASETS:
+            raise ConfigError("data", self.data, "one of " + ", ".join(DATASETS))
+        for name in ("epochs", "batch_size", "base_batch"):
+            v = getattr(self, name)
+            if not (isinstance(v, int) and v >= 1):
+                raise ConfigError(name, v, "a positive integer")
+        if not (isinstance(self.n_train, int) and self.n_train >= 0):
+            raise ConfigError("n_train", self.n_train, "0 (the whole training set) or a positive "
+                              "integer")
+        if not (isinstance(self.seeds, int) and self.seeds >= 2):
+            raise ConfigError("seeds", self.seeds, "an integer >= 2: intervals and tests need at "
+                              "least two seeds per configuration")
+        if self.lr_scaling not in LR_SCALINGS:
+            raise ConfigError("lr_scaling", self.lr_scaling, "one of " + ", ".join(LR_SCALINGS))
+        OptimConfig(lr=self.lr, momentum=self.momentum)  # lr > 0, momentum in [0, 1)
+
+    @property
+    def seed_ids(self) -> tuple[int, ...]:
+        return tuple(range(self.seeds))
+
+    def data_config(self, **changes: Any) -> DataConfig:
+        """The data set of this study (``changes`` override, e.g. ``label_noise``)."""
+        return DataConfig(**{"name": self.data, "n_train": self.n_train or None, **changes})
+
+    def optim_config(self, **changes: Any) -> OptimConfig:
+        """SGD with this study's LR, momentum and scaling rule (``changes`` override)."""
+        return OptimConfig(**{"lr": self.lr, "momentum": self.momentum,
+                              "lr_scaling": self.lr_scaling, "base_batch_size": self.base_batch,
+                              **changes})
+
+    def train_config(self, model: str | ModelConfig, **changes: Any) -> TrainConfig:
+        """One training configuration of ``model`` (a name or a ModelConfig) with these
+        settings (``changes`` override ``data``, ``optim``, ``epochs``, ``batch_size`` ...)."""
+        if isinstance(model, str):
+            model = ModelConfig(name=model)
+        fields = {"data": self.data_config(), "model": model,
+                  "optim": self.optim_config(), "epochs": self.epochs,
+                  "batch_size": self.batch_size, **changes}
+        return TrainConfig(**fields)
