@@ -2,7 +2,6 @@ import pytest
 import torch
 
 from overparam.sparsity.masks import (
-    density,
     magnitude_prune,
     ones_like,
     prunable,

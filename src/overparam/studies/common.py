@@ -40,8 +40,8 @@ def lambda_max(ctx: StudyContext, cfg: TrainConfig, seed: int, data: Any, sample
     then read from the store (the spec is shared by every study)."""
     import torch.nn.functional as F
 
-    from overparam.seeds import derive_seed
     from overparam.probes.hessian import top_eigenvalues
+    from overparam.seeds import derive_seed
 
     n = min(samples, data.n_train)
     spec = {"probe": "lambda_max", "samples": n, "tol": tol, "seed": seed}

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch.nn.functional as F
 
-from overparam.seeds import derive_seed
 from overparam.probes.perturb import DEFAULT_SIGMAS
+from overparam.seeds import derive_seed
 from overparam.stats import summarize
 from overparam.studies.base import PlannedRun, Study, StudyContext, StudyReport, Table, Verdict
 from overparam.studies.common import lambda_max, pct, welch_str
