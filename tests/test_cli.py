@@ -27,8 +27,17 @@ from overparam.cli import main, parse_seeds
     (["run", "optimizers", "--workers", "0"], "workers"),
     (["run", "lottery", "--set", "rate=1.5"], "rate"),
     (["run", "ntk_width", "--set", "parameterization=mu"], "parameterization"),
+    (["run", "optimizers", "--set", "seeds=0"], "seeds"),
+    (["run", "optimizers", "--set", "seeds=1"], "seeds"),  # statistics need two seeds
+    (["run", "lottery", "--set", "lr_scaling=cubic"], "lr_scaling"),
+    (["run", "double_descent", "--preset", "paper"], "could not be downloaded"),  # offline
+    (["run", "optimizers", "--set", "data=mnist"], "MNIST files not found"),
+    (["reproduce", "--preset", "paper"], "could not be downloaded"),
+    (["run", "optimizers", "--set", "data=imagenet"], "data"),
 ])
-def test_bad_input_is_one_line_and_exit_2(argv, field, capsys, tmp_path):
+def test_bad_input_is_one_line_and_exit_2(argv, field, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("OVERPARAM_DATA", str(tmp_path / "no-data-here"))
+    monkeypatch.setattr("urllib.request.urlopen", _offline)
     if argv[0] in ("run", "reproduce"):
         argv = [*argv, "--out", str(tmp_path / "out")]
     try:
@@ -39,6 +48,23 @@ def test_bad_input_is_one_line_and_exit_2(argv, field, capsys, tmp_path):
     assert code == 2
     assert len(err.splitlines()) == 1 and field in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def _offline(*args, **kwargs):
+    raise OSError("offline")
+
+
+@pytest.mark.parametrize("command", [["run", "optimizers"], ["reproduce"],
+                                     ["train", "--data", "digits"]])
+def test_out_must_be_a_writable_directory(command, tmp_path, capsys):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    for out, words in ((a_file, "is a file"), (a_file / "sub", "is a file"),
+                       ("/proc/overparam-out", "not writable")):
+        assert main([*command, "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "out" in err and words in err, err
+    assert a_file.read_text() == "mine" and sorted(tmp_path.iterdir()) == [a_file]
 
 
 def test_parse_seeds():

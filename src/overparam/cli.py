@@ -152,6 +152,10 @@ def cmd_train(a: argparse.Namespace) -> int:
     from overparam.store import RunStore
     from overparam.sweep import run_config
 
+    if a.out:
+        from overparam.studies.runner import check_out
+
+        check_out(Path(a.out))
     data = load_config(cfg.data)
     cfg.resolved_batch_size(data.n_train)
     store = RunStore(Path(a.out) / "runs.sqlite") if a.out else None

@@ -90,6 +90,8 @@ TINY = {
                   "regression_train=100", "n_train=512"],
     "lottery": ["model=mlp_w16", "epochs=2", "seeds=2", "targets=0.5,0.1", "rate=0.5",
                 "n_train=512"],
+    "edge_of_stability": ["model=tanhmlp_w16_d3", "n_train=200", "lrs=0.5,2.0", "steps=40",
+                          "every=10", "hessian_samples=100", "seeds=2"],
 }
 
 
@@ -100,7 +102,8 @@ def test_study_runs_resumes_and_reports(study, tmp_path, capsys):
         argv += ["--set", item]
     assert main(argv) == 0
     first = capsys.readouterr().out
-    assert "### Verdicts" in first and "SUPPORTED" in first
+    assert "### Verdicts" in first
+    assert any(f"**{m}**" in first for m in ("SUPPORTED", "NOT SUPPORTED", "INCONCLUSIVE"))
     with RunStore(tmp_path / "runs.sqlite") as s:
         n_runs = s.count()
     t = time.perf_counter()
@@ -141,3 +144,23 @@ def test_paper_ntk_and_lottery_grids_are_the_blueprints():
     assert cfg.barrier_density == 0.1 and cfg.controls
     levels = schedule(list(cfg.targets), cfg.rate)
     assert all(t in levels for t in cfg.targets) and levels[-1] == 0.05
+
+
+def test_custom_training_study_keeps_its_series_in_the_store(tmp_path):
+    """edge_of_stability: a study of the custom-training kind is one file plus one registry
+    line; its sharpness tracker's lambda_max series lands with each run and is plotted."""
+    from overparam.config import run_id
+    from overparam.studies.edge_of_stability import EdgeOfStability
+
+    argv = ["run", "edge_of_stability", "--out", str(tmp_path)]
+    for item in TINY["edge_of_stability"]:
+        argv += ["--set", item]
+    assert main(argv) == 0
+    study = EdgeOfStability()
+    plan = study.plan(study.config("quick", TINY["edge_of_stability"]))
+    with RunStore(tmp_path / "runs.sqlite") as s:
+        for p in plan:
+            for seed in p.seeds:
+                steps, values = s.series(run_id(p.config, seed))["lambda_max"]
+                assert steps.tolist() == [0, 10, 20, 30, 40] and (values > 0).all()
+    assert (tmp_path / "edge_of_stability" / "sharpness_vs_step.png").stat().st_size > 10_000

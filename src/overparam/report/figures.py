@@ -6,15 +6,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-def figure(width: float = 6.0, height: float = 4.0):  # noqa: ANN201
+def figure(width: float = 6.0, height: float = 4.0, ncols: int = 1):  # noqa: ANN201
+    """A figure and its axes (a tuple of ``ncols`` axes side by side when ``ncols > 1``)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(width, height))
-    ax.grid(True, alpha=0.3)
-    return fig, ax
+    fig, axes = plt.subplots(1, ncols, figsize=(width, height))
+    for ax in (axes if ncols > 1 else [axes]):
+        ax.grid(True, alpha=0.3)
+    return fig, axes
 
 
 def band(ax, x: Sequence[float], mean: Sequence[float], lo: Sequence[float],  # noqa: ANN001

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from overparam.studies.double_descent import DoubleDescent
+from overparam.studies.edge_of_stability import EdgeOfStability
 from overparam.studies.lottery import Lottery
 from overparam.studies.ntk_width import NTKWidth
 from overparam.studies.optimizers import Optimizers
@@ -22,6 +23,7 @@ STUDIES: Mapping[str, type] = MappingProxyType({
     "sharpness": Sharpness,
     "ntk_width": NTKWidth,
     "lottery": Lottery,
+    "edge_of_stability": EdgeOfStability,
 })
 
 __all__ = ["STUDIES", "reanalyze", "run_study"]

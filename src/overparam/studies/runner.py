@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,15 +24,24 @@ from overparam.studies.base import Missing, Study, StudyContext, StudyReport, st
 
 
 def check_out(out: Path) -> None:
-    """``out`` must be a directory, or not exist yet below a writable one."""
+    """``out`` must be a directory, or not exist yet below a writable one (tried by writing a
+    temporary file there: permission bits say nothing for root or a read-only mount)."""
+    import tempfile
+
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError("out", str(out), "a directory (this path is a file)")
     probe = out
     while not probe.exists():
         probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        raise ConfigError("out", str(out), f"a writable directory ({probe} is not writable)")
+    if not probe.is_dir():
+        raise ConfigError("out", str(out), f"a directory ({probe} is a file)")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError:
+        raise ConfigError("out", str(out), f"a writable directory ({probe} is not writable)"
+                          ) from None
 
 
 def check_data(plan: Sequence[Any]) -> None:
