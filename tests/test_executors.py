@@ -39,7 +39,7 @@ def local(tmp_path_factory):
 
 def test_process_pool_matches_in_process(local, tmp_path):
     got = sweep(tmp_path, ProcessExecutor(2))
-    assert got.keys() == local.keys() and len(got) == 5 * 2
+    assert got.keys() == local.keys() and len(got) == 6 * 2  # 3 SGD, Adam, 2 GD arms
     assert got == local
 
 

@@ -33,46 +33,26 @@ def environment() -> dict[str, str]:
             "git_commit": commit, "date": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
-def joint_discussion(reports: dict[str, Any]) -> list[str]:
-    """The blueprint's discussion (section VI-F) as measured: how the mechanisms connect."""
+JOINT = (
+    ("sharpness", "batch_sharpness_accuracy", "batch size -> sharpness -> generalization "
+     "(contributions 2-3)"),
+    ("double_descent", "dd_flatness", "double descent <-> flatness (contribution 4)"),
+    ("ntk_width", "movement_width", "width -> movement (the NTK regime)"),
+    ("ntk_width", "kernel_movement_width", "width -> kernel movement (the NTK regime)"),
+    ("lottery", "ticket_matches_dense", "sparse tickets (contribution 5)"),
+    ("lottery", "ticket_beats_reinit", "tickets need their initialization"),
+)
+
+
+def joint_discussion(verdicts: list[Any]) -> list[str]:
+    """The blueprint's discussion (section VI-F) as measured: how the mechanisms connect, each
+    link the verdict its study decided (in this report's Holm family)."""
     lines = ["## Joint discussion: how the mechanisms connect", ""]
-    sh = reports.get("sharpness")
-    if sh is not None and "sh_rho_batch_lambda" in sh.facts:
-        f = sh.facts
-        chain = f["sh_supported"]  # the sharpness study's own verdict on this chain
-        lines.append(
-            f"- **{'SUPPORTED' if chain else 'NOT SUPPORTED'}** — batch size -> sharpness -> "
-            f"generalization (contributions 2-3): over {f['sh_runs']} SGD runs Spearman "
-            f"rho(batch, lambda_max)={f['sh_rho_batch_lambda']:.2f} (p={f['sh_p_batch_lambda']:.2g}) "
-            f"and rho(lambda_max, test acc)={f['sh_rho_lambda_acc']:.2f} "
-            f"(p={f['sh_p_lambda_acc']:.2g}); small vs large batch lambda_max "
-            f"{f['sh_lambda_small']:.3g} vs {f['sh_lambda_large']:.3g}, test acc "
-            f"{100 * f['sh_acc_small']:.2f}% vs {100 * f['sh_acc_large']:.2f}%.")
-    dd = reports.get("double_descent")
-    if dd is not None and "dd_rho_params_lambda" in dd.facts:
-        f = dd.facts
-        ok = (f["dd_rho_params_lambda"] < 0 and f["dd_p_params_lambda"] < 0.05
-              and f["dd_rho_lambda_error"] > 0 and f["dd_p_lambda_error"] < 0.05)
-        lines.append(
-            f"- **{'SUPPORTED' if ok else 'NOT SUPPORTED'}** — double descent <-> flatness "
-            f"(contribution 4: past the interpolation threshold larger models find flatter "
-            f"minima that generalize better): over the {f['dd_runs_beyond']} runs from width "
-            f"{f['dd_threshold_width']} on, Spearman rho(parameters, lambda_max)="
-            f"{f['dd_rho_params_lambda']:.2f} (p={f['dd_p_params_lambda']:.2g}), "
-            f"rho(lambda_max, test error)={f['dd_rho_lambda_error']:.2f} "
-            f"(p={f['dd_p_lambda_error']:.2g}).")
-    nt = reports.get("ntk_width")
-    if nt is not None and "ntk_slope" in nt.facts:
-        f = nt.facts
-        ok = f["ntk_supported"]  # the ntk_width study's own verdict
-        lines.append(
-            f"- **{'SUPPORTED' if ok else 'NOT SUPPORTED'}** — width -> movement (the NTK "
-            f"regime): relative parameter movement scales as width^{f['ntk_slope']:.2f} "
-            f"[95% CI {f['ntk_lo']:.2f}, {f['ntk_hi']:.2f}] over widths {f['ntk_widths']} "
-            f"(theory -0.5).")
-    lt = reports.get("lottery")
-    if lt is not None:
-        lines += [v.line() for v in lt.verdicts]
+    by_id = {(v.study, v.claim_id): v for v in verdicts}
+    for study, claim_id, heading in JOINT:
+        v = by_id.get((study, claim_id))
+        if v is not None:
+            lines.append(f"- {heading}: " + v.line()[2:])
     if len(lines) == 2:
         lines.append("No study produced the numbers this section joins.")
     return lines + [""]
@@ -101,21 +81,30 @@ def write_combined_report(out: Path, preset: str, reports: Mapping[str, Any],
                           wall_s: float | None = None) -> Path:
     """``out/report.md`` and the self-contained ``out/report.html`` joining study reports."""
     from overparam.report.html import markdown_to_html
+    from overparam.studies.verdicts import claims_table, finalize, write_verdicts
 
     sections = [r.markdown().replace("](", f"]({name}/") for name, r in reports.items()]
+    # one family: every verdict of this report, Holm-adjusted together
+    verdicts = finalize([v for r in reports.values() for v in r.verdicts])
     lines = [f"# overparam reproduce ({preset} preset)", ""]
     if wall_s is not None:
         lines += [f"Total wall time {wall_s:.1f} s (studies whose runs were already stored only "
                   "re-analyze).", ""]
-    lines += ["## Verdicts", ""]
+    lines += ["Every claim below: the blueprint's figure, ours with its 95% t interval, the "
+              "test, its p and the p adjusted by Holm's method over all "
+              f"{sum(v.p_adj is not None for v in verdicts)} tested claims of this report, the "
+              "verdict, and what was controlled. A claim whose arms missed their training "
+              "targets is INCONCLUSIVE. Each study's section below adjusts over its own claims "
+              "only.", "", claims_table(verdicts, "Claims").markdown(), "## Verdicts", ""]
     for name, report in reports.items():
         took = f" ({report.wall_s:.1f} s)" if report.wall_s is not None else ""
         lines.append(f"### {name}{took}")
-        lines += [v.line() for v in report.verdicts] + [""]
-    lines += joint_discussion(dict(reports))
+        lines += [v.line() for v in verdicts if v.study == name] + [""]
+    lines += joint_discussion(verdicts)
     lines += ["## Environment", ""] + [f"- {k}: {v}" for k, v in environment().items()] + [""]
     text = "\n".join(lines) + "\n" + "\n".join(sections)
     path = out / "report.md"
     path.write_text(text)
+    write_verdicts(out / "verdicts.json", verdicts)
     (out / "report.html").write_text(markdown_to_html(text, out, f"overparam reproduce ({preset})"))
     return path

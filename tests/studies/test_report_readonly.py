@@ -31,7 +31,7 @@ def test_report_on_deleted_probes_runs_no_probe(tmp_path, capsys):
     assert main(["report", "--out", str(tmp_path)]) == 0
     assert counts(tmp_path / "runs.sqlite") == before  # nothing measured, nothing written
     text = (tmp_path / "sharpness" / "report.md").read_text()
-    assert "INCOMPLETE" in text and "probe lambda_max" in text and "10 of 10 planned runs" in text
+    assert "INCOMPLETE" in text and "probe lambda_max" in text and "18 of 18 planned runs" in text
     assert (tmp_path / "runs.md").exists()
     run("sharpness", tmp_path)  # measuring again restores the full report
     assert (tmp_path / "sharpness" / "report.md").read_text() == full

@@ -8,7 +8,7 @@ from overparam.models import build, count_params
 from overparam.store import RunStore
 from overparam.studies import STUDIES
 from overparam.studies.base import apply_overrides
-from overparam.studies.double_descent import DoubleDescent, descent_ascent
+from overparam.studies.double_descent import DoubleDescent
 from overparam.studies.optimizers import Optimizers
 from overparam.studies.sharpness import Sharpness
 from overparam.theory.random_features import closed_form_risk, simulate
@@ -39,16 +39,22 @@ def test_paper_optimizer_grid_is_the_blueprints():
     plan = Optimizers().plan(Optimizers().config("paper"))
     table = [("SGD", 32, 0.005), ("SGD", 64, 0.0075), ("SGD", 128, 0.01), ("SGD", 256, 0.02),
              ("SGD", 512, 0.04), ("SGD", 1024, 0.08), ("SGD", 2048, 0.10), ("Adam", 128, 0.001),
-             ("GD", "full", 0.001)]
+             ("GD", "full", 0.001), ("GD (stable LR)", "full", 0.1)]
     assert [(p.tag("config"), p.tag("batch"), p.tag("lr")) for p in plan] == table
-    for p in plan:
+    for p in plan[:-1]:  # the blueprint's arms; the stable-LR GD arm is the added control
         assert p.config.epochs == 80 and p.config.data.name == "cifar10" and len(p.seeds) == 5
         assert p.config.optim.effective_lr(p.config.batch_size) == p.tag("lr")
-    gd = plan[-1].config
+    gd = plan[-2].config
     assert gd.optim.name == "gd" and gd.data.n_train == 5000
-    # the sharpness study plans exactly the same runs, so it reuses their ids and weights
+    stable = plan[-1].config
+    assert stable.steps == 1000 and stable.optim.momentum == 0.9 and stable.data.n_train == 5000
+    # the sharpness study plans the same runs (so it reuses their ids and weights), plus one
+    # matched-loss arm per SGD batch size
     sharp = Sharpness().plan(Sharpness().config("paper"))
-    assert [p.config for p in sharp] == [p.config for p in plan]
+    assert [p.config for p in sharp[:len(plan)]] == [p.config for p in plan]
+    matched = sharp[len(plan):]
+    assert [p.tag("batch") for p in matched] == [32, 64, 128, 256, 512, 1024, 2048]
+    assert all(p.config.interventions[0].kind == "stop_at_loss" for p in matched)
 
 
 def test_random_features_reference_peak_and_closed_form():
@@ -60,11 +66,6 @@ def test_random_features_reference_peak_and_closed_form():
         if p <= 0.8 * n or p >= 1.25 * n:
             assert abs(m - c) / c <= 0.10, (p, m, c)
     assert closed_form_risk(60, 60, 240, 0.5) == float("inf")
-
-
-def test_descent_ascent():
-    assert descent_ascent([5, 4, 3, 4, 6, 2]) == (2, 4)
-    assert descent_ascent([5, 4, 3, 2]) == (3, None)
 
 
 def test_overrides_and_errors():
@@ -131,7 +132,12 @@ def test_paper_ntk_and_lottery_grids_are_the_blueprints():
     from overparam.studies.ntk_width import NTKWidth
 
     plan = NTKWidth().plan(NTKWidth().config("paper"))
+    ntk = [p for p in plan if p.tag("arm") == "ntk"]
+    plan = [p for p in plan if p.tag("arm") == "blueprint"]
     assert [p.tag("width") for p in plan] == [32, 64, 128, 256, 512, 1024, 2048, 4096]
+    assert [p.tag("width") for p in ntk] == [p.tag("width") for p in plan]
+    assert all(p.config.model.parameterization == "ntk" and p.config.optim.schedule == "constant"
+               and p.config.interventions[0].kind == "stop_at_loss" for p in ntk)
     for p in plan:  # the blueprint's V-E table: widths and parameter counts on MNIST
         assert p.config.data.name == "mnist" and p.config.data.n_train == 5000
         m = build(p.config.model.name, (1, 28, 28), 10, device="meta")

@@ -20,6 +20,7 @@ from overparam.config import TrainConfig, canonical_json, run_id
 from overparam.errors import ConfigError
 from overparam.report.tables import Table
 from overparam.store import RunStore
+from overparam.studies.verdicts import Verdict, claims_table, finalize, write_verdicts
 
 
 @dataclass(frozen=True)
@@ -35,19 +36,6 @@ class PlannedRun:
 
 
 @dataclass
-class Verdict:
-    """One claim of the blueprint and whether this run supports it, with the statistic."""
-
-    claim: str
-    supported: bool | None
-    statistic: str
-
-    def line(self) -> str:
-        mark = {True: "SUPPORTED", False: "NOT SUPPORTED", None: "INCONCLUSIVE"}[self.supported]
-        return f"- **{mark}** — {self.claim}: {self.statistic}"
-
-
-@dataclass
 class StudyReport:
     study: str
     preset: str
@@ -58,8 +46,17 @@ class StudyReport:
     wall_s: float | None = None
     facts: dict[str, Any] = field(default_factory=dict)  # numbers for the joint discussion
 
+    def finalize(self) -> StudyReport:
+        """Decide the verdicts as one family (Holm) and label them with this study."""
+        for v in self.verdicts:
+            v.study = self.study
+        self.verdicts = finalize(self.verdicts)
+        return self
+
     def markdown(self) -> str:
         parts = [f"## {self.study} ({self.preset} preset)\n"]
+        if self.verdicts:
+            parts.append(claims_table(self.verdicts).markdown())
         parts += [n + "\n" for n in self.notes]
         if self.verdicts:
             parts.append("### Verdicts\n\n" + "\n".join(v.line() for v in self.verdicts) + "\n")
@@ -71,6 +68,7 @@ class StudyReport:
         directory.mkdir(parents=True, exist_ok=True)
         for t in self.tables:
             t.write_csv(directory / f"{t.slug()}.csv")
+        write_verdicts(directory / "verdicts.json", self.verdicts)
         path = directory / "report.md"
         path.write_text(self.markdown())
         return path

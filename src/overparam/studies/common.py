@@ -1,11 +1,11 @@
-"""Shared pieces of the blueprint studies: summaries over seeds, Welch verdict strings."""
+"""Shared pieces of the studies: summaries over seeds, errors, the lambda_max probe."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from overparam.stats import Summary, summarize, welch
+from overparam.stats import Summary, summarize
 
 if TYPE_CHECKING:
     from overparam.config import TrainConfig
@@ -19,14 +19,6 @@ def summary_of(results: Sequence[dict[str, Any]], key: str) -> Summary:
 def pct(s: Summary) -> str:
     """``mean ± std [lo, hi]`` in percent."""
     return s.fmt(100)
-
-
-def welch_str(a: Sequence[float], b: Sequence[float], scale: float = 100.0, unit: str = "pp"
-              ) -> tuple[str, float]:
-    """Difference of means, Welch t, df and p as text; and p."""
-    w = welch(a, b)
-    return (f"diff {w.mean_diff * scale:+.2f} {unit}, Welch t={w.t:.2f}, df={w.df:.1f}, "
-            f"p={w.p:.3g}, g={w.effect_size:.2f}", w.p)
 
 
 def errors(results: Sequence[dict[str, Any]], key: str = "test_acc") -> list[float]:

@@ -69,7 +69,7 @@ def run_study(study: Study, preset: str, overrides: Sequence[str] = (), out: Pat
         directory = ctx.figure_dir(study.name)
         (directory / "study.json").write_text(study_json(study.name, preset, cfg))
         study.run(cfg, ctx)
-        report = study.analyze(cfg, ctx, preset)
+        report = study.analyze(cfg, ctx, preset).finalize()
     report.wall_s = time.perf_counter() - t0
     return report, report.write(directory)
 
@@ -95,7 +95,7 @@ def reanalyze(study: Study, out: Path) -> tuple[StudyReport, Path] | None:
     with RunStore(Path(out) / "runs.sqlite") as store:
         ctx = StudyContext(Path(out), store, readonly=True)
         try:
-            report = study.analyze(cfg, ctx, preset)
+            report = study.analyze(cfg, ctx, preset).finalize()
         except Missing as e:
             report = partial_report(study, cfg, preset, store, str(e))
     return report, report.write(Path(out) / study.name)

@@ -26,6 +26,8 @@ class Training:
     lr_scaling: str = "linear"
     base_batch: int = 128
     momentum: float = 0.9
+    optimizer: str = "sgd"
+    schedule: str = "cosine"
     seeds: int = 3
 
     def check(self) -> None:
@@ -46,7 +48,7 @@ class Training:
                               "least two seeds per configuration")
         if self.lr_scaling not in LR_SCALINGS:
             raise ConfigError("lr_scaling", self.lr_scaling, "one of " + ", ".join(LR_SCALINGS))
-        OptimConfig(lr=self.lr, momentum=self.momentum)  # lr > 0, momentum in [0, 1)
+        self.optim_config()  # optimizer, schedule, lr > 0, momentum in [0, 1)
 
     @property
     def seed_ids(self) -> tuple[int, ...]:
@@ -57,8 +59,10 @@ class Training:
         return DataConfig(**{"name": self.data, "n_train": self.n_train or None, **changes})
 
     def optim_config(self, **changes: Any) -> OptimConfig:
-        """SGD with this study's LR, momentum and scaling rule (``changes`` override)."""
-        return OptimConfig(**{"lr": self.lr, "momentum": self.momentum,
+        """This study's optimizer, LR, momentum, scaling rule and schedule (``changes``
+        override)."""
+        return OptimConfig(**{"name": self.optimizer, "lr": self.lr, "momentum": self.momentum,
+                              "schedule": self.schedule,
                               "lr_scaling": self.lr_scaling, "base_batch_size": self.base_batch,
                               **changes})
 
