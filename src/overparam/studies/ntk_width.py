@@ -89,6 +89,8 @@ class Slope:
         """TOST of ``|slope - target| < tol``: the larger of the two one-sided p-values."""
         from scipy import stats
 
+        if self.se == 0:  # an exact power law: inside the band or not
+            return 0.0 if abs(self.slope - target) < tol else 1.0
         lower = stats.t.sf((self.slope - (target - tol)) / self.se, self.df)
         upper = stats.t.cdf((self.slope - (target + tol)) / self.se, self.df)
         return float(max(lower, upper))

@@ -97,7 +97,7 @@ class Verdict:
     def decide(self) -> None:
         if self.missed:
             self.supported = None
-            self.reason = "arm(s) below the training target: " + "; ".join(
+            self.reason = "targets or controls not met: " + "; ".join(
                 a.text() for a in self.missed)
         elif self.test and self.p is None:
             self.supported, self.reason = None, "no test possible (both arms constant)"
