@@ -184,7 +184,7 @@ def _print_results(cfg: Any, results: list[dict[str, Any]]) -> None:
     if len(results) > 1:
         for key in ("train_acc", "test_acc"):
             print(f"{key}: {summarize([r[key] for r in results]).fmt(100)} "
-                  "(%, mean ± std [95% bootstrap CI])")
+                  "(%, mean ± std [95% t interval])")
 
 
 def _executor(a: argparse.Namespace):  # noqa: ANN202

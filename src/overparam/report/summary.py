@@ -1,6 +1,6 @@
 """The run table of a store: one row per stored configuration (Markdown and CSV).
 
-Tables give mean ± std over seeds and the 95% percentile-bootstrap CI of the mean. This module
+Tables give mean ± std over seeds and the 95% t interval of the mean. This module
 only reads the store and renders; the combined reproduce report is :mod:`overparam.reproduce`.
 """
 
@@ -47,7 +47,7 @@ def write_store_report(out: Path) -> Path:
     table = Table("Stored runs", ["config_id", "seeds", "train_acc", "test_acc", "config"],
                   config_table(store_path))
     table.write_csv(out / "runs.csv")
-    text = ("# Stored runs\n\nAccuracies in %: mean ± std over seeds [95% bootstrap CI].\n\n"
+    text = ("# Stored runs\n\nAccuracies in %: mean ± std over seeds [95% t interval].\n\n"
             + table.markdown_body())
     (out / "runs.md").write_text(text)
     return out / "runs.md"
