@@ -212,25 +212,28 @@ class StudyContext:
         """A probe result of one run, computed once and then read from the store."""
         rid = run_id(cfg, seed)
         key = _key(spec)
-        got = self.store.get_probe(rid, key)
-        if got is None:
-            if self.readonly:
-                raise Missing(f"probe {spec.get('probe', key)} of run {rid[:12]} (seed {seed})")
-            got = compute()
-            self.store.put_probe(rid, key, spec, got)
-        return got
+        return self._once(lambda: self.store.get_probe(rid, key),
+                          lambda got: self.store.put_probe(rid, key, spec, got), compute,
+                          f"probe {spec.get('probe', key)} of run {rid[:12]} (seed {seed})")
 
     def computed(self, study: str, spec: dict[str, Any], compute: Callable[[], dict[str, Any]]
                  ) -> dict[str, Any]:
         """The result of a computation that trains nothing (a closed form, an exact lab),
         computed once per settings ``spec`` and then read from the store."""
         key = _key({"study": study, **spec})
-        got = self.store.get_computed(key)
+        return self._once(lambda: self.store.get_computed(key),
+                          lambda got: self.store.put_computed(key, study, spec, got), compute,
+                          f"{study} computation {spec.get('what', key)}")
+
+    def _once(self, get: Callable[[], Any], put: Callable[[Any], Any],
+              compute: Callable[[], dict[str, Any]], what: str) -> dict[str, Any]:
+        """Read a stored result; compute and store it when missing (never when read-only)."""
+        got = get()
         if got is None:
             if self.readonly:
-                raise Missing(f"{study} computation {spec.get('what', key)}")
+                raise Missing(what)
             got = compute()
-            self.store.put_computed(key, study, spec, got)
+            put(got)
         return got
 
     def figure_dir(self, study: str) -> Path:
