@@ -15,8 +15,16 @@ $(BIN)/overparam: pyproject.toml
 
 install: $(BIN)/overparam
 
+# Without PYTEST_ARGS the slow end-to-end tests run in a second process beside the rest (one torch
+# thread each: the two cores of a small machine); with PYTEST_ARGS, one pytest as asked.
 test: install
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	@if [ -n "$(PYTEST_ARGS)" ]; then $(BIN)/python -m pytest -q $(PYTEST_ARGS); else \
+	  mkdir -p .pytest-tmp; \
+	  $(BIN)/python -m pytest -q -m slow --basetemp=.pytest-tmp/slow > .pytest-tmp/slow.log 2>&1 & \
+	  slow=$$!; \
+	  $(BIN)/python -m pytest -q -m "not slow" --basetemp=.pytest-tmp/fast; fast=$$?; \
+	  wait $$slow; rc=$$?; echo "--- slow end-to-end tests:"; cat .pytest-tmp/slow.log; \
+	  [ $$fast -eq 0 ] && [ $$rc -eq 0 ]; fi
 
 reproduce: install
 	$(BIN)/overparam reproduce --preset quick

@@ -23,10 +23,12 @@ def test_optimizers_then_sharpness_quick_presets(tmp_path, capsys):
     assert main(["run", "optimizers", "--preset", "quick", "--out", str(tmp_path)]) == 0
     with RunStore(tmp_path / "runs.sqlite") as s:
         n = s.count()
-    assert n == 9 * 3
+    assert n == 10 * 3  # 7 SGD batch sizes, Adam, the blueprint's GD arm, the stable-LR GD arm
     capsys.readouterr()
     assert main(["run", "sharpness", "--preset", "quick", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     with RunStore(tmp_path / "runs.sqlite") as s:
-        assert s.count() == n  # the sharpness study reuses the optimizers' runs
-    assert "top Hessian eigenvalue" in out and "Perturbation" in out
+        # the sharpness study reuses the optimizers' runs and adds one matched-loss arm per
+        # SGD batch size
+        assert s.count() == n + 7 * 3
+    assert "top Hessian eigenvalue" in out and "Perturbation" in out and "### Claims" in out
