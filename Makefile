@@ -27,7 +27,7 @@ test: install
 	  [ $$fast -eq 0 ] && [ $$rc -eq 0 ]; fi
 
 reproduce: install
-	$(BIN)/overparam reproduce --preset quick
+	$(BIN)/overparam reproduce --preset quick --workers 2
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
