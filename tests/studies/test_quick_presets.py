@@ -16,7 +16,11 @@ def test_double_descent_quick_preset(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.count("SUPPORTED") >= 2 and "min-norm least squares" in out
     with RunStore(tmp_path / "runs.sqlite") as s:
-        assert s.count() == (10 + 4) * 3  # widths + sample sizes other than n_train, 3 seeds
+        runs = s.runs()
+    fixed = [r for r in runs if not r["config"].get("interventions")]
+    assert len(fixed) == (10 + 4) * 3  # widths + sample sizes other than n_train, 3 seeds
+    matched = [r for r in runs if r["config"].get("interventions")]
+    assert matched and all(r["result"]["target_met"] for r in matched)  # widths past threshold
 
 
 def test_optimizers_then_sharpness_quick_presets(tmp_path, capsys):

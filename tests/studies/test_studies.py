@@ -170,3 +170,23 @@ def test_custom_training_study_keeps_its_series_in_the_store(tmp_path):
                 steps, values = s.series(run_id(p.config, seed))["lambda_max"]
                 assert steps.tolist() == [0, 10, 20, 30, 40] and (values > 0).all()
     assert (tmp_path / "edge_of_stability" / "sharpness_vs_step.png").stat().st_size > 10_000
+
+
+def test_double_descent_flatness_uses_matched_loss_arms_past_the_threshold(tmp_path, capsys):
+    argv = ["run", "double_descent", "--out", str(tmp_path)]
+    for item in ("widths=16,64,128,256", "epochs=100", "n_train=300", "samplewise_sizes=150",
+                 "samplewise_width=16", "rf_trials=5", "seeds=2", "lr=0.05",
+                 "matched_loss=0.05", "matched_every=3"):
+        argv += ["--set", item]
+    assert main(argv) == 0
+    first = capsys.readouterr().out
+    assert "Past the interpolation threshold at matched training loss 0.05" in first
+    with RunStore(tmp_path / "runs.sqlite") as s:
+        matched = [r for r in s.runs() if r["config"].get("interventions")]
+        assert matched and all(r["result"]["target_met"] and r["result"]["train_loss"] <= 0.05
+                               for r in matched)
+        n = s.count()
+    assert main(argv) == 0 and main(["report", "--out", str(tmp_path)]) == 0
+    with RunStore(tmp_path / "runs.sqlite") as s:
+        assert s.count() == n
+    assert "INCOMPLETE" not in (tmp_path / "double_descent" / "report.md").read_text()

@@ -11,8 +11,10 @@ are tested on the test errors, neither selecting its point on them: a peak at th
 blueprint's H4 (the widest model beats the threshold model). Each model at or past the
 threshold must interpolate (its training target); an under-parameterized neighbour has the
 protocol's budget as its target. Flatness past the threshold (larger models, smaller
-lambda_max, lower error: Spearman) is flagged INCONCLUSIVE when the models' training losses
-differ by more than 2x (curvature near zero cross-entropy scales with the loss).
+lambda_max, lower error: Spearman) is measured on matched-loss copies of the widths at and past
+the threshold (each stopped at training loss ``matched_loss``; curvature near zero
+cross-entropy scales with the loss, so fixed-epoch models are not comparable), trained once the
+threshold is known.
 Epoch-wise: the test error over epochs of the widest model. Sample-wise: a fixed model trained
 on growing training sets. Reference: min-norm least squares on isotropic features
 (:mod:`overparam.theory.random_features`), whose risk peaks at p = n; it trains nothing and is
@@ -27,7 +29,7 @@ its notebook): the 4,000 training samples with 15% of the labels moved to a wron
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -39,7 +41,7 @@ from overparam.stats import summarize
 from overparam.studies.base import PlannedRun, Study, StudyContext, StudyReport, Table, Verdict
 from overparam.studies.common import errors, lambda_max, pct, summary_of
 from overparam.studies.settings import Training
-from overparam.studies.verdicts import Arm, acc_arm, budget_arm, welch_test
+from overparam.studies.verdicts import Arm, acc_arm, budget_arm, loss_arm, welch_test
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class DoubleDescentConfig(Training):
     cnn_n_train: int = 0  # 0: the whole training set
     cnn_widths: tuple[int, ...] = ()
     cnn_epochs: int = 80
+    matched_loss: float = 0.01  # flatness past the threshold is compared at this training loss
+    matched_every: int = 40  # steps between checks of the training loss (40: one epoch)
     samplewise_width: int = 64
     samplewise_sizes: tuple[int, ...] = (250, 500, 1000, 2000)
     rf_n: int = 100
@@ -168,31 +172,34 @@ def h4_verdict(sweep: str, widths: list[int], tr: list[list[float]], te: list[li
 
 
 def flatness_verdict(widths: list[int], xs: list[int], te: list[list[float]],
-                     lam: list[list[float]], loss: list[list[float]], t: int
-                     ) -> tuple[Verdict, dict[str, Any]]:
+                     lam: list[list[float]], loss: list[list[float]], met: list[list[bool]],
+                     target: float) -> tuple[Verdict, dict[str, Any]]:
     """Past the threshold, larger models sit in flatter minima that generalize better:
-    Spearman rho(parameters, lambda_max) < 0 and rho(lambda_max, test error) > 0 over the runs
-    at and past the threshold (IUT). Flagged when their training losses differ by > 2x."""
+    Spearman rho(parameters, lambda_max) < 0 and rho(lambda_max, test error) > 0 over the
+    matched-loss runs of the widths at and past the threshold (IUT). Each width must reach the
+    training-loss ``target``; flagged when the runs' training losses differ by > 2x."""
     from scipy.stats import spearmanr
 
-    idx = range(t, len(widths))
-    p_ = [xs[i] for i in idx for _ in lam[i]]
-    l_ = [v for i in idx for v in lam[i]]
-    e_ = [v for i in idx for v in te[i]]
+    p_ = [x for x, ls in zip(xs, lam) for _ in ls]
+    l_ = [v for ls in lam for v in ls]
+    e_ = [v for es in te for v in es]
     r1, p1 = spearmanr(p_, l_)
     r2, p2 = spearmanr(l_, e_)
-    means = [float(np.mean(loss[i])) for i in idx]
+    means = [float(np.mean(v)) for v in loss]
     ratio = max(means) / min(means)
     verdict = Verdict(
         "double descent <-> flatness: past the threshold larger models find flatter minima "
-        "that generalize better", f"over the {len(l_)} runs from width {widths[t]} on, Spearman "
-        f"rho(parameters, lambda_max)={r1:.2f} (p={p1:.2g}), rho(lambda_max, test error)="
-        f"{r2:.2f} (p={p2:.2g}); training losses {min(means):.3g}-{max(means):.3g}",
+        "that generalize better", f"over the {len(l_)} runs from width {widths[0]} on, stopped at "
+        f"training loss {target:g}: Spearman rho(parameters, lambda_max)={r1:.2f} (p={p1:.2g}), "
+        f"rho(lambda_max, test error)={r2:.2f} (p={p2:.2g}); training losses "
+        f"{min(means):.3g}-{max(means):.3g}",
         criteria=bool(r1 < 0 and r2 > 0), p=float(max(p1, p2)), test="Spearman (IUT)",
         claim_id="dd_flatness", blueprint="contribution 4", ours=f"rho={r1:.2f}, {r2:.2f}",
-        arms=(Arm("training losses of the compared models", "within 2x", ratio <= 2.0,
-                  f"{ratio:.1f}x apart"),),
-        controls="fixed epochs (not matched loss)")
+        arms=(*(loss_arm(f"w={w} (matched)", m, ls, target)
+                for w, m, ls in zip(widths, met, loss)),
+              Arm("training losses of the compared models", "within 2x", ratio <= 2.0,
+                  f"{ratio:.1f}x apart")),
+        controls="matched training loss")
     return verdict, {"dd_rho_params_lambda": float(r1), "dd_rho_lambda_error": float(r2)}
 
 
@@ -227,9 +234,31 @@ class DoubleDescent(Study):
         """Top Hessian eigenvalue (1,000 training samples) of one model-wise run."""
         return lambda_max(ctx, p.config, seed, data)["lambda_max"]
 
+    def matched(self, cfg: DoubleDescentConfig, ctx: StudyContext, plan: list[PlannedRun]
+                ) -> list[PlannedRun]:
+        """Matched-loss copies of the MLP widths at and past the interpolation threshold, which
+        is located from the fixed-budget runs' training errors (never from test errors)."""
+        from overparam.train.interventions import StopAtLoss
+
+        runs = [p for p in plan if p.tag("sweep") == "mlp"]
+        t = threshold_index([errors(ctx.results(p), "train_acc") for p in runs])
+        if t is None:
+            return []
+        stop = StopAtLoss(target=cfg.matched_loss, every=cfg.matched_every)
+        return [PlannedRun(replace(p.config, interventions=(stop,)), p.seeds,
+                           (("sweep", "mlp matched"), ("width", p.tag("width"))))
+                for p in runs[t:]]
+
+    def run(self, cfg: DoubleDescentConfig, ctx: StudyContext) -> None:
+        plan = self.plan(cfg)
+        ctx.train_all(plan, f"{self.name}: training")
+        matched = self.matched(cfg, ctx, plan)
+        ctx.train_all(matched, f"{self.name}: matched-loss arms")
+        self.measure(cfg, ctx, plan + matched)
+
     def measure(self, cfg: DoubleDescentConfig, ctx: StudyContext, plan: list[PlannedRun]
                 ) -> None:
-        runs = [p for p in plan if p.tag("sweep") == "mlp"]
+        runs = [p for p in plan if p.tag("sweep") in ("mlp", "mlp matched")]
         data = ctx.data(runs[0].config.data)
         with ctx.progress("double_descent: sharpness", len(runs)) as tick:
             for p in runs:
@@ -291,9 +320,7 @@ class DoubleDescent(Study):
             rep.verdicts.append(peak_verdict(sweep, widths, xs, tr, te))
             rep.verdicts.append(h4_verdict(sweep, widths, tr, te))
             if lam and threshold is not None and len(runs) - threshold >= 2:
-                verdict, facts = flatness_verdict(widths, xs, te, lam, loss, threshold)
-                rep.verdicts.append(verdict)
-                rep.facts.update(facts)
+                self._flatness(cfg, ctx, rep, plan, xs[threshold:], data_obj)
             fig, ax = figure()
             for name, vals in (("test error", te), ("train error", tr)):
                 sums = [summarize(v) for v in vals]
@@ -313,6 +340,30 @@ class DoubleDescent(Study):
         self._samplewise(cfg, ctx, plan, rep, out)
         self._random_features(cfg, ctx, rep, out)
         return rep
+
+    def _flatness(self, cfg: DoubleDescentConfig, ctx: StudyContext, rep: StudyReport,
+                  plan: list[PlannedRun], xs: list[int], data: Any) -> None:
+        """Flatness past the threshold, on the matched-loss arms: table and verdict."""
+        rows, te, lam, loss, met = [], [], [], [], []
+        matched = self.matched(cfg, ctx, plan)
+        for p in matched:
+            res = [r["result"] for r in ctx.results(p)]
+            lam.append([self._sharpness(ctx, p, s, data) for s in p.seeds])
+            te.append([1 - r["test_acc"] for r in res])
+            loss.append([r["train_loss"] for r in res])
+            met.append([bool(r.get("target_met")) for r in res])
+            rows.append({"width": p.tag("width"), "train loss": summarize(loss[-1]).fmt(1, 4),
+                         "stop epoch": f"{np.mean([r['steps'] for r in res]) / math.ceil(data.n_train / p.config.batch_size):.0f}",
+                         "test error (%)": summarize(te[-1]).fmt(100),
+                         "top Hessian eigenvalue": summarize(lam[-1]).fmt(1, 3)})
+        rep.tables.append(Table(f"Past the interpolation threshold at matched training loss "
+                                f"{cfg.matched_loss:g}", ["width", "train loss", "stop epoch",
+                                                         "test error (%)",
+                                                         "top Hessian eigenvalue"], rows))
+        verdict, facts = flatness_verdict([p.tag("width") for p in matched], xs, te, lam, loss,
+                                          met, cfg.matched_loss)
+        rep.verdicts.append(verdict)
+        rep.facts.update(facts)
 
     def _epochwise(self, cfg: DoubleDescentConfig, ctx: StudyContext, plan: list[PlannedRun],
                    rep: StudyReport, out: Any) -> None:
