@@ -85,3 +85,15 @@ def test_exponent_band_and_min_norm():
     assert decided(exponent_verdict("x", "x", [steep], 0.15, arms)).supported is False
     ok = min_norm_verdict([50, 100, 200], 100, [1.0, 50.0, 1.5], [1.0, float("inf"), 1.55], 10)
     assert decided(ok).supported is True
+
+
+def test_the_claims_table_difference_interval_is_welchs():
+    from scipy import stats as sps
+
+    from overparam.studies.verdicts import _diff_ci, welch_test
+
+    a, b = [0.61, 0.64, 0.66], [0.58, 0.60, 0.585, 0.59]
+    ref = sps.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert _diff_ci(a, b) == pytest.approx((ref.low, ref.high), rel=1e-10)
+    assert welch_test(a, b).ours == (f"{100 * (sum(a) / 3 - sum(b) / 4):+.3g} "
+                                     f"[{100 * ref.low:+.3g}, {100 * ref.high:+.3g}] pp")

@@ -145,7 +145,7 @@ def peak_verdict(sweep: str, widths: list[int], xs: list[int], tr: list[list[flo
         f"vs w={widths[t + 1]}: {right.text}", criteria=left.diff > 0 and right.diff > 0,
         p=None if None in ps else max(ps), test="Welch vs both neighbours (IUT)",
         claim_id=f"{sweep}_peak", blueprint="CNN: error peaks ~72.4% near 152k params",
-        ours=f"{100 * left.diff:+.2f} / {100 * right.diff:+.2f} pp",
+        ours=f"{left.ours} / {right.ours}",
         arms=(_arm(f"w={widths[t - 1]}", tr[t - 1], False),
               _arm(f"threshold w={widths[t]}", tr[t], True),
               _arm(f"w={widths[t + 1]}", tr[t + 1], True)),
@@ -166,7 +166,7 @@ def h4_verdict(sweep: str, widths: list[int], tr: list[list[float]], te: list[li
     return Verdict(claim, f"w={widths[-1]} vs threshold w={widths[t]}: {w.text}",
                    criteria=w.diff < 0, p=w.p, test="Welch", claim_id=f"{sweep}_h4",
                    blueprint="MNIST: 95.4% at the threshold -> 96.9% (+1.5 pp)",
-                   ours=f"{-100 * w.diff:+.2f} pp accuracy", effect=w.effect,
+                   ours=f"{w.ours} test error", effect=w.effect,
                    arms=(_arm(f"threshold w={widths[t]}", tr[t], True),
                          _arm(f"widest w={widths[-1]}", tr[-1], True)))
 

@@ -130,7 +130,7 @@ def ticket_matches_dense(ticket: Arm, dense: Arm, margin: float, target: float) 
                    f"ticket at 10% vs dense: {t.text}", p=t.p, test=f"TOST ±{100 * margin:g} pp",
                    equivalence=True, outside=t.outside, claim_id="ticket_matches_dense",
                    blueprint="-1.15 pp at 10% remaining (CIFAR-10)",
-                   ours=f"{100 * t.diff:+.2f} pp", effect=t.effect,
+                   ours=t.ours, effect=t.effect,
                    arms=(acc_arm("ticket at 10%", ticket[1], target),
                          acc_arm("dense", dense[1], target)))
 
@@ -141,7 +141,7 @@ def ticket_beats_reinit(ticket: Arm, reinit: Arm, target: float) -> Verdict:
     return Verdict("at 90% pruned the ticket beats the same mask from a random reinitialization",
                    w.text, criteria=w.diff > 0, p=w.p, test="Welch",
                    claim_id="ticket_beats_reinit", blueprint="+2.80 pp (83.72% vs 80.92%)",
-                   ours=f"{100 * w.diff:+.2f} pp", effect=w.effect,
+                   ours=w.ours, effect=w.effect,
                    arms=(acc_arm("ticket at 10%", ticket[1], target),
                          acc_arm("reinit at 10%", reinit[1], target)))
 

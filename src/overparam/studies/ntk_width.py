@@ -119,7 +119,8 @@ def exponent_verdict(what: str, claim_id: str, fits: list[Slope], tol: float,
                    f"{text} (band -0.5 ± {tol:g}, {fits[0].df + 2} widths)", p=max(ps),
                    test=f"TOST on the exponent ±{tol:g}", equivalence=True, outside=outside,
                    claim_id=claim_id, blueprint=blueprint,
-                   ours=", ".join(f"{f.slope:.2f}" for f in fits), arms=arms,
+                   ours=", ".join("{:.2f} [{:.2f}, {:.2f}]".format(f.slope, *f.ci()) for f in fits),
+                   arms=arms,
                    controls="fixed training loss")
 
 

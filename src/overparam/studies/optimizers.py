@@ -129,7 +129,7 @@ def batch_size_verdict(sgd: list[tuple[int, Arm]], target: float) -> Verdict:
         criteria=bool(rho < 0 and w.diff > 0),
         p=None if w.p is None else max(float(p_rho), w.p), test="Spearman + Welch (IUT)",
         claim_id="batch_size", blueprint="+2.25 pp (batch 32: 85.52% vs 2048: 83.27%, CIFAR-10)",
-        ours=f"{100 * w.diff:+.2f} pp; rho={rho:.2f}", effect=w.effect,
+        ours=f"{w.ours}; rho={rho:.2f}", effect=w.effect,
         arms=tuple(acc_arm(f"SGD batch {b}", tr, target) for b, (_, tr) in sgd))
 
 
@@ -144,7 +144,7 @@ def gd_worst_verdict(name: str, gd: Arm, others: dict[tuple[str, Any], Arm], tar
         f"GD test acc {100 * np.mean(gd[0]):.2f}% vs the worst other configuration "
         f"({worst_key[0]} batch {worst_key[1]}, {100 * np.mean(others[worst_key][0]):.2f}%): "
         f"{w.text}{note}", criteria=w.diff < 0, p=w.p, test="Welch", claim_id=claim_id,
-        blueprint="GD* 32.71% (36.7% train) vs SGD-32 85.52% (CIFAR-10)", ours=f"{100 * w.diff:+.2f} pp",
+        blueprint="GD* 32.71% (36.7% train) vs SGD-32 85.52% (CIFAR-10)", ours=w.ours,
         effect=w.effect, arms=(acc_arm(f"GD ({name})", gd[1], target),
                                *(acc_arm(f"{k[0]} batch {k[1]}", v[1], target)
                                  for k, v in others.items())))
@@ -158,7 +158,7 @@ def adam_comparable_verdict(adam: Arm, sgd: Arm, batch: int, margin: float, targ
                    f"Adam vs SGD-{batch}: {t.text}", p=t.p, test=f"TOST ±{100 * margin:g} pp",
                    equivalence=True, outside=t.outside, claim_id="adam_comparable",
                    blueprint="Adam 85.47% vs SGD-32 85.52% (CIFAR-10)",
-                   ours=f"{100 * t.diff:+.2f} pp", effect=t.effect,
+                   ours=t.ours, effect=t.effect,
                    arms=(acc_arm("Adam", adam[1], target),
                          acc_arm(f"SGD batch {batch}", sgd[1], target)))
 

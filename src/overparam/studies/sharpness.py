@@ -82,7 +82,8 @@ def sharper_verdict(large: list[float], small: list[float], large_batch: int, sm
         criteria=w.diff > 0, p=w.p, test="Welch",
         claim_id="sharper_" + ("matched" if matched else "fixed"),
         blueprint="lambda_max 2.24 vs 0.19 (batch 1024 vs 32, CIFAR-10)",
-        ours=f"{np.mean(large):.3g} vs {np.mean(small):.3g}", effect=w.effect, arms=arms,
+        ours=f"{np.mean(large):.3g} vs {np.mean(small):.3g}; diff {w.ours}", effect=w.effect,
+        arms=arms,
         controls="matched training loss" if matched else "")
 
 
@@ -114,7 +115,8 @@ def epsilon_verdict(large: list[float], small: list[float], arms: tuple[Arm, ...
                    "training loss", f"{np.mean(large):.3g} vs {np.mean(small):.3g}; {w.text}",
                    criteria=w.diff > 0, p=w.p, test="Welch", claim_id="epsilon_sharpness_matched",
                    blueprint="(Keskar et al. 2017: large batch sharper)",
-                   ours=f"{np.mean(large):.3g} vs {np.mean(small):.3g}", effect=w.effect,
+                   ours=f"{np.mean(large):.3g} vs {np.mean(small):.3g}; diff {w.ours}",
+                   effect=w.effect,
                    arms=arms, controls="matched training loss")
 
 

@@ -168,7 +168,28 @@ class Comparison:
     diff: float
     effect: float
     outside: bool = False
+    ours: str = ""  # the difference with its 95% Welch interval, for the claims table
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _diff_ci(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """Welch interval of ``mean(a) - mean(b)`` (a point when both groups are constant)."""
+    import numpy as np
+    from scipy import stats as sps
+
+    x, y = np.asarray(a, float), np.asarray(b, float)
+    va, vb = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+    d = float(x.mean() - y.mean())
+    if va + vb == 0:
+        return d, d
+    df = (va + vb) ** 2 / (va ** 2 / (x.size - 1) + vb ** 2 / (y.size - 1))
+    half = float(sps.t.ppf(0.5 + level / 2, df)) * math.sqrt(va + vb)
+    return d - half, d + half
+
+
+def _ours(a: Sequence[float], b: Sequence[float], diff: float, scale: float, unit: str) -> str:
+    lo, hi = _diff_ci(a, b)
+    return f"{diff * scale:+.3g} [{lo * scale:+.3g}, {hi * scale:+.3g}] {unit}".rstrip()
 
 
 def welch_test(a: Sequence[float], b: Sequence[float], scale: float = 100.0, unit: str = "pp"
@@ -178,7 +199,7 @@ def welch_test(a: Sequence[float], b: Sequence[float], scale: float = 100.0, uni
     p = "no p (both arms constant)" if w.p is None else f"p={w.p:.3g}"
     return Comparison(f"diff {w.mean_diff * scale:+.2f} {unit}, Welch t={w.t:.2f}, "
                       f"df={w.df:.1f}, {p}, g={w.effect_size:.2f}".replace("  ", " "),
-                      w.p, w.mean_diff, w.effect_size)
+                      w.p, w.mean_diff, w.effect_size, ours=_ours(a, b, w.mean_diff, scale, unit))
 
 
 def tost_test(a: Sequence[float], b: Sequence[float], margin: float, scale: float = 100.0,
@@ -191,7 +212,8 @@ def tost_test(a: Sequence[float], b: Sequence[float], margin: float, scale: floa
     p = "no p (both arms constant)" if t.p is None else f"TOST p={t.p:.3g}"
     return Comparison(f"diff {t.mean_diff * scale:+.2f} {unit}, {100 * (1 - 2 * ALPHA):.0f}% CI "
                       f"[{lo * scale:+.2f}, {hi * scale:+.2f}] vs margin ±{margin * scale:g} {unit}, "
-                      f"{p}", t.p, t.mean_diff, g, outside)
+                      f"{p}", t.p, t.mean_diff, g, outside,
+                      ours=_ours(a, b, t.mean_diff, scale, unit))
 
 
 def mean_ci(values: Sequence[float], scale: float = 100.0, digits: int = 2) -> str:
@@ -212,11 +234,11 @@ def claims_table(verdicts: Sequence[Verdict], title: str = "Claims") -> Any:
             ("targets met" if not v.missed else "target missed: " + ", ".join(
                 a.name for a in v.missed)) if v.arms else "", v.controls) if x)
         rows.append({"study": v.study, "claim": v.claim, "blueprint": v.blueprint or "",
-                     "ours (95% CI)": v.ours, "test": v.test,
+                     "ours [95% CI]": v.ours, "test": v.test,
                      "p": "" if v.p is None else f"{v.p:.3g}",
                      "Holm p": "" if v.p_adj is None else f"{v.p_adj:.3g}",
                      "verdict": f"**{v.mark}**", "controls": controls})
-    return Table(title, ["study", "claim", "blueprint", "ours (95% CI)", "test", "p", "Holm p",
+    return Table(title, ["study", "claim", "blueprint", "ours [95% CI]", "test", "p", "Holm p",
                          "verdict", "controls"], rows)
 
 
