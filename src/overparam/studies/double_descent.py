@@ -238,16 +238,19 @@ class DoubleDescent(Study):
                 ) -> list[PlannedRun]:
         """Matched-loss copies of the MLP widths at and past the interpolation threshold, which
         is located from the fixed-budget runs' training errors (never from test errors)."""
-        from overparam.train.interventions import StopAtLoss
-
         runs = [p for p in plan if p.tag("sweep") == "mlp"]
         t = threshold_index([errors(ctx.results(p), "train_acc") for p in runs])
-        if t is None:
-            return []
+        return [] if t is None else self.matched_runs(cfg, runs[t:])
+
+    def matched_runs(self, cfg: DoubleDescentConfig, runs: list[PlannedRun]
+                     ) -> list[PlannedRun]:
+        """Matched-loss copies of the given MLP runs (those at and past the threshold)."""
+        from overparam.train.interventions import StopAtLoss
+
         stop = StopAtLoss(target=cfg.matched_loss, every=cfg.matched_every)
         return [PlannedRun(replace(p.config, interventions=(stop,)), p.seeds,
                            (("sweep", "mlp matched"), ("width", p.tag("width"))))
-                for p in runs[t:]]
+                for p in runs]
 
     def run(self, cfg: DoubleDescentConfig, ctx: StudyContext) -> None:
         plan = self.plan(cfg)
@@ -320,7 +323,8 @@ class DoubleDescent(Study):
             rep.verdicts.append(peak_verdict(sweep, widths, xs, tr, te))
             rep.verdicts.append(h4_verdict(sweep, widths, tr, te))
             if lam and threshold is not None and len(runs) - threshold >= 2:
-                self._flatness(cfg, ctx, rep, plan, xs[threshold:], data_obj)
+                self._flatness(cfg, ctx, rep, self.matched_runs(cfg, runs[threshold:]),
+                               xs[threshold:], data_obj)
             fig, ax = figure()
             for name, vals in (("test error", te), ("train error", tr)):
                 sums = [summarize(v) for v in vals]
@@ -342,10 +346,9 @@ class DoubleDescent(Study):
         return rep
 
     def _flatness(self, cfg: DoubleDescentConfig, ctx: StudyContext, rep: StudyReport,
-                  plan: list[PlannedRun], xs: list[int], data: Any) -> None:
+                  matched: list[PlannedRun], xs: list[int], data: Any) -> None:
         """Flatness past the threshold, on the matched-loss arms: table and verdict."""
         rows, te, lam, loss, met = [], [], [], [], []
-        matched = self.matched(cfg, ctx, plan)
         for p in matched:
             res = [r["result"] for r in ctx.results(p)]
             lam.append([self._sharpness(ctx, p, s, data) for s in p.seeds])
