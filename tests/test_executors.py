@@ -101,3 +101,40 @@ def test_default_workers_and_auto(monkeypatch):
     for bad in (0, True, 1.5):
         with pytest.raises(ConfigError, match="workers"):
             make_executor("auto", bad)
+
+
+@pytest.mark.parametrize("make", [lambda: make_executor("local"), lambda: ProcessExecutor(2)])
+def test_a_dependant_starts_only_after_its_parent_landed(tmp_path, make):
+    """Task i stats file i, which the caller writes when it consumes task i's parent: a task
+    submitted before its parent's result was consumed fails (FileNotFoundError)."""
+    import os
+
+    files = [tmp_path / f"f{i}" for i in range(6)]
+    files[0].touch()
+    files[4].touch()
+    tasks = [(str(f),) for f in files]
+    # a chain 0 -> 1 -> 2 -> 3 and an independent pair 4 -> 5
+    after = [set(), {0}, {1}, {2}, set(), {4}]
+    child = {0: 1, 1: 2, 2: 3, 4: 5}
+    executor = make()
+    order = []
+    try:
+        for task, out in executor.run(os.stat, tasks, after):
+            i = tasks.index(task)
+            assert out.st_size == 0
+            order.append(i)
+            if i in child:
+                files[child[i]].touch()
+    finally:
+        executor.close()
+    assert sorted(order) == list(range(6))
+    assert order.index(0) < order.index(1) < order.index(2) < order.index(3)
+    assert order.index(4) < order.index(5)
+
+
+def test_dependencies_are_checked():
+    ex = make_executor("local")
+    with pytest.raises(ValueError, match="one set of task indices"):
+        list(ex.run(abs, [(1,), (2,)], [set()]))
+    with pytest.raises(ValueError, match="cycle"):
+        next(iter(ex.run(abs, [(1,), (2,)], [{1}, {0}])))

@@ -17,6 +17,12 @@ mask, ``$OVERPARAM_WORKERS`` overrides), and in-process when there is one core. 
 started on the first task and kept for every later ``run`` (a staged study, every study of
 ``reproduce``), so the workers import torch once; ``close`` shuts it down. A task's result does
 not depend on where it ran (tested: a pool and in-process store identical metrics).
+
+``run(fn, tasks, after)`` takes dependencies: ``after[i]`` is the set of tasks that must have
+finished -- and been landed by the caller, which consumes each result before asking for the
+next -- before task i starts. A chain of runs that read their parents' weights (lottery rounds)
+is thus submitted link by link while independent tasks fill the other workers, instead of
+waiting for a whole stage at a time.
 """
 
 from __future__ import annotations
@@ -51,14 +57,32 @@ def train_task(config: dict[str, Any], seeds: tuple[int, ...], device: str,
     return [plain_result(r) for r in results]
 
 
+def _waiting(tasks: Sequence[Task], after: Sequence[set[int]] | None) -> dict[int, set[int]]:
+    """Task index -> the indices it waits for (``after[i]``: tasks that must have finished, and
+    their results been consumed by the caller, before task i starts)."""
+    if after is None:
+        return {i: set() for i in range(len(tasks))}
+    if len(after) != len(tasks) or any(not set(d) <= set(range(len(tasks))) for d in after):
+        raise ValueError("after: one set of task indices per task")
+    return {i: set(d) for i, d in enumerate(after)}
+
+
 class LocalExecutor:
     """Tasks one after another in this process."""
 
     name = "local"
 
-    def run(self, fn: Callable[..., Any], tasks: Sequence[Task]) -> Iterator[tuple[Task, Any]]:
-        for t in tasks:
-            yield t, fn(*t)
+    def run(self, fn: Callable[..., Any], tasks: Sequence[Task],
+            after: Sequence[set[int]] | None = None) -> Iterator[tuple[Task, Any]]:
+        done: set[int] = set()
+        waiting = _waiting(tasks, after)
+        while waiting:
+            i = next((i for i, d in waiting.items() if d <= done), None)
+            if i is None:
+                raise ValueError("the tasks' dependencies form a cycle")
+            del waiting[i]
+            yield tasks[i], fn(*tasks[i])
+            done.add(i)
 
     def close(self) -> None:
         pass
@@ -90,35 +114,46 @@ class ProcessExecutor:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
-    def run(self, fn: Callable[..., Any], tasks: Sequence[Task]) -> Iterator[tuple[Task, Any]]:
-        pending = list(range(len(tasks)))  # indices of tasks not yet returned
+    def run(self, fn: Callable[..., Any], tasks: Sequence[Task],
+            after: Sequence[set[int]] | None = None) -> Iterator[tuple[Task, Any]]:
+        waiting = _waiting(tasks, after)
+        done: set[int] = set()
         attempts = [0] * len(tasks)
-        while pending:
-            pool = self._get_pool()
-            futures = {pool.submit(fn, *tasks[i]): i for i in pending}
-            broken = False
-            try:
-                while futures and not broken:
-                    done, _ = wait(futures, return_when=FIRST_COMPLETED)
-                    for f in done:
-                        i = futures.pop(f)
-                        try:
-                            out = f.result()
-                        except BrokenProcessPool:
-                            broken = True
-                            continue
-                        pending.remove(i)
-                        yield tasks[i], out
-            finally:
-                for f in futures:  # the caller stopped early, or the pool broke
-                    f.cancel()
-            if broken:
-                self._drop_pool()
-                for i in pending:
-                    attempts[i] += 1
-                    if attempts[i] > self.retries:
-                        raise RuntimeError(f"a worker died {self.retries + 1} times running "
-                                           f"{tasks[i][0]}")
+        futures: dict[Any, int] = {}
+        try:
+            while waiting or futures:
+                pool = self._get_pool()
+                for i in [i for i, d in waiting.items() if d <= done]:
+                    del waiting[i]
+                    futures[pool.submit(fn, *tasks[i])] = i
+                if not futures:
+                    raise ValueError("the tasks' dependencies form a cycle")
+                finished, _ = wait(futures, return_when=FIRST_COMPLETED)
+                broken = []
+                for f in finished:
+                    i = futures.pop(f)
+                    try:
+                        out = f.result()
+                    except BrokenProcessPool:
+                        broken.append(i)
+                        continue
+                    yield tasks[i], out  # the caller lands it before its dependants start
+                    done.add(i)
+                if broken:  # resubmit every unfinished task to a fresh pool
+                    for f, i in futures.items():
+                        f.cancel()
+                        broken.append(i)
+                    futures.clear()
+                    self._drop_pool()
+                    for i in broken:
+                        attempts[i] += 1
+                        if attempts[i] > self.retries:
+                            raise RuntimeError(f"a worker died {self.retries + 1} times "
+                                               f"running {tasks[i][0]}")
+                        waiting[i] = set()
+        finally:
+            for f in futures:  # the caller stopped early, or a task failed
+                f.cancel()
 
     def close(self) -> None:
         if self._pool is not None:
@@ -152,14 +187,23 @@ class RayExecutor:
             self.started = True
         self.retries = retries
 
-    def run(self, fn: Callable[..., Any], tasks: Sequence[Task]) -> Iterator[tuple[Task, Any]]:
+    def run(self, fn: Callable[..., Any], tasks: Sequence[Task],
+            after: Sequence[set[int]] | None = None) -> Iterator[tuple[Task, Any]]:
         remote = self.ray.remote(num_cpus=1, max_retries=self.retries)(fn)
-        refs = {remote.remote(*t): t for t in tasks}
-        while refs:
-            done, _ = self.ray.wait(list(refs), num_returns=1)
-            for ref in done:
-                t = refs.pop(ref)
-                yield t, self.ray.get(ref)
+        waiting = _waiting(tasks, after)
+        done: set[int] = set()
+        refs: dict[Any, int] = {}
+        while waiting or refs:
+            for i in [i for i, d in waiting.items() if d <= done]:
+                del waiting[i]
+                refs[remote.remote(*tasks[i])] = i
+            if not refs:
+                raise ValueError("the tasks' dependencies form a cycle")
+            ready, _ = self.ray.wait(list(refs), num_returns=1)
+            for ref in ready:
+                i = refs.pop(ref)
+                yield tasks[i], self.ray.get(ref)
+                done.add(i)
 
     def close(self) -> None:
         if self.started:

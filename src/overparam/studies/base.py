@@ -60,6 +60,16 @@ class StudyReport:
         label = f"{self.preset} preset"
         return label + (" with overrides: " + ", ".join(self.overrides) if self.overrides else "")
 
+    def add_figure(self, fig: Any, directory: Path, stem: str, caption: str) -> Path:
+        """Save ``fig`` as ``directory/stem.png`` (and ``.svg``), list it in this report with
+        ``caption`` (what is plotted, over which seeds, what the bands are) and return the PNG."""
+        from overparam.report.figures import save
+
+        path = save(fig, directory, stem)
+        self.figures.append(path)
+        self.captions[stem] = caption
+        return path
+
     def caption(self, stem: str) -> str:
         """The caption of figure ``stem``: the study's own sentence, else one made from the
         stem and the study name (never the bare file name)."""
@@ -108,6 +118,9 @@ class Study:
     name = "study"
     Config: type = object
     PRESETS: dict[str, Any] = {}
+    # figure stem -> caption: what is plotted, over which seeds, what the bands and marks are;
+    # a key ending in "*" captions every stem with that prefix (figures drawn in a loop)
+    CAPTIONS: dict[str, str] = {}
 
     def config(self, preset: str, overrides: Sequence[str] = ()) -> Any:
         """The preset with ``overrides`` applied, validated (the plan is built once to check
@@ -132,10 +145,34 @@ class Study:
     def analyze(self, cfg: Any, ctx: StudyContext, preset: str) -> StudyReport:
         raise NotImplementedError
 
+    def report(self, cfg: Any, ctx: StudyContext, preset: str) -> StudyReport:
+        """``analyze``, with this study's figure captions, its verdicts decided (Holm)."""
+        rep = self.analyze(cfg, ctx, preset)
+        for path in rep.figures:
+            stem = Path(path).stem
+            caption = self.CAPTIONS.get(stem) or next(
+                (c for k, c in self.CAPTIONS.items() if k.endswith("*") and
+                 stem.startswith(k[:-1])), None)
+            if caption and not rep.captions.get(stem):
+                rep.captions[stem] = caption
+        return rep.finalize()
+
     def run(self, cfg: Any, ctx: StudyContext) -> None:
         plan = self.plan(cfg)
         ctx.train_all(plan, f"{self.name}: training")
         self.measure(cfg, ctx, plan)
+
+
+def ancestors(cfg: TrainConfig) -> list[TrainConfig]:
+    """The runs whose stored weights ``cfg`` reads: the configurations nested in its
+    interventions (a mask's parent), theirs, and so on."""
+    out = []
+    for inter in cfg.interventions:
+        for name in getattr(inter, "NESTED", ()):
+            parent = getattr(inter, name)
+            if isinstance(parent, TrainConfig):
+                out += [parent, *ancestors(parent)]
+    return out
 
 
 class Missing(Exception):
@@ -182,17 +219,23 @@ class StudyContext:
 
     def train_all(self, plan: Sequence[PlannedRun], label: str, study: str | None = None) -> None:
         """Train every missing seed of ``plan`` on the executor; this process alone writes.
-        The runs land as trained by ``study`` (default: this context's study)."""
+        The runs land as trained by ``study`` (default: this context's study). A run that reads
+        another planned run's weights (:func:`ancestors`) starts once that one has landed;
+        the rest run as workers free up."""
         from overparam.config import to_canonical_dict
         from overparam.executors import LocalExecutor, train_task
 
         if self.readonly:
             raise RuntimeError("a read-only study context trains nothing")
+        todo = [(p, seeds) for p in plan if (seeds := self.missing(p))]
         tasks = [(to_canonical_dict(p.config), seeds, self.device, str(self.weights_dir))
-                 for p in plan if (seeds := self.missing(p))]
+                 for p, seeds in todo]
+        index = {canonical_json(p.config): i for i, (p, _) in enumerate(todo)}
+        after = [{index[a] for a in map(canonical_json, ancestors(p.config)) if a in index}
+                 for p, _ in todo]
         executor = self.executor or LocalExecutor()
         with self.progress(label, len(tasks)) as tick:
-            for task, out in executor.run(train_task, tasks):
+            for task, out in executor.run(train_task, tasks, after):
                 self.ingest(task[0], out, study=study)
                 tick()
 

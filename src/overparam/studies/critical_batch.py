@@ -326,6 +326,23 @@ def kernel_run(cfg: CriticalBatchConfig, x_all: np.ndarray, y_all: np.ndarray,
 
 class CriticalBatch(Study):
     name = "critical_batch"
+    CAPTIONS = {
+        "kernel_iterations_vs_batch": (
+            "Left: kernel least-squares SGD iterations to reach the target fraction of the "
+            "initial loss at each mini-batch size m, run at Ma et al.'s optimal step eta*(m), "
+            "for three Gaussian-kernel bandwidths (mean over problem instances, 95% CI bands); "
+            "dashed verticals mark the predicted critical batch m*, dotted ones the measured "
+            "knee, thin lines the linear-scaling 1/m. Right: the step eta*(m) used, with "
+            "2/lambda_1 dashed."
+        ),
+        "mlp_steps_vs_batch": (
+            "Left: MLP steps to the target training loss at the best learning rate of each "
+            "batch size (mean and std over seeds) with the fitted S = S_min (1 + B_crit / B) "
+            "curve per loss level (McCandlish et al. 2018). Right: the simple noise scale "
+            "B_simple measured along training (circles: reference runs; diamond: at the target "
+            "from the best runs) beside the fitted B_crit; training proceeds left to right."
+        ),
+    }
     Config = CriticalBatchConfig
     PRESETS = PRESETS
 

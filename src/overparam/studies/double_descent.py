@@ -205,6 +205,29 @@ def flatness_verdict(widths: list[int], xs: list[int], te: list[list[float]],
 
 class DoubleDescent(Study):
     name = "double_descent"
+    CAPTIONS = {
+        "modelwise_*": (
+            "Model-wise double descent: training and test error against the number of "
+            "parameters (mean over seeds, 95% CI bands), trained on noisy labels; the dashed "
+            "line marks the interpolation threshold, where the training error first reaches "
+            "zero (Nakkiran et al. 2020)."
+        ),
+        "epochwise": (
+            "Epoch-wise double descent: training and test error of the widest model along "
+            "training (mean over seeds, 95% CI bands), with label noise (Nakkiran et al. 2020)."
+        ),
+        "samplewise": (
+            "Sample-wise non-monotonicity: test error against the number of training samples at "
+            "a fixed width (mean over seeds, 95% CI band); more data can hurt near the "
+            "interpolation threshold (Nakkiran et al. 2020)."
+        ),
+        "random_features": (
+            "Min-norm least squares on p of d isotropic features with n samples: test risk "
+            "against p / n, the closed form of Belkin, Hsu & Xu (2019) and Hastie et al. (2019) "
+            "(line) beside simulation (points, mean ± one standard error over trials); the risk "
+            "peaks at p = n (dashed)."
+        ),
+    }
     Config = DoubleDescentConfig
     PRESETS = PRESETS
 

@@ -204,6 +204,20 @@ def at_time(steps: np.ndarray, lam: np.ndarray, lr: float, t: float) -> float:
 
 class EdgeOfStability(Study):
     name = "edge_of_stability"
+    CAPTIONS = {
+        "sharpness_vs_time_mse": (
+            "Left: top Hessian eigenvalue of the training loss (MSE, tanh network) against time "
+            "eta x step for full-batch GD at each step size (bold: seed 0, thin: the other "
+            "seeds) with each 2/eta dashed, and gradient flow (dotted black). GD's sharpness "
+            "rises to 2/eta and hovers there (Cohen et al. 2021). Right: the training loss of "
+            "seed 0, falling non-monotonically at the edge of stability."
+        ),
+        "sharpness_relu_momentum_ce": (
+            "Top Hessian eigenvalue against step, every seed, for three variants: a ReLU "
+            "network, heavy-ball momentum (threshold (2 + 2 beta)/eta) and cross-entropy loss "
+            "(dashed: each run's stability threshold)."
+        ),
+    }
     Config = EdgeOfStabilityConfig
     PRESETS = PRESETS
 

@@ -233,6 +233,16 @@ def approach_claim(dist_rich: list[float], dist_lazy: list[float], agree_rich: l
 # -- the study ------------------------------------------------------------------------------------
 class LazyRich(Study):
     name = "lazy_rich"
+    CAPTIONS = {
+        "lazy_vs_alpha": (
+            "Output scale alpha (Chizat, Oyallon & Bach 2019) from rich (small) to lazy "
+            "(large), every network trained to the same training loss: left, relative movement "
+            "of the parameters and of the tangent kernel from initialization with a 1/alpha "
+            "guide; middle, test accuracy; right, distance of the network's test outputs to its "
+            "linearization around the initialization, with 1/alpha and alpha^-1/2 guides (mean "
+            "over seeds, 95% CI bands)."
+        ),
+    }
     Config = LazyRichConfig
     PRESETS = PRESETS
 

@@ -165,6 +165,18 @@ def stability_verdicts(lrs: list[float], lam: dict[float, list[float]],
 
 class LearningRate(Study):
     name = "learning_rate"
+    CAPTIONS = {
+        "sharpness_vs_lr": (
+            "Top Hessian eigenvalue, Hessian trace and epsilon-sharpness at the same training "
+            "loss against the learning rate (mean over seeds, 95% CI bands, log scale); dashed: "
+            "the stability bound 2/eta."
+        ),
+        "accuracy_and_stability_vs_lr": (
+            "Left: test accuracy at the matched training loss against the learning rate (mean, "
+            "95% CI band). Right: lambda_max x eta / 2 of every run; 1 is the edge of "
+            "stability."
+        ),
+    }
     Config = LearningRateConfig
     PRESETS = PRESETS
 

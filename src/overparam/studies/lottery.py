@@ -13,8 +13,10 @@ enforced, landing exactly on the blueprint's levels (70, 50, 30, 20, 10, 5% rema
 level two controls train the same budget: the same mask from a fresh random initialization, and
 a random mask of the same per-layer density from the rewound weights. At ``barrier_density`` a
 second copy of each ticket trains with another data order and the linear-mode-connectivity error
-barrier between the two copies is measured. Rounds are trained in order (a round reads its
-parent's stored weights and mask); a chain killed at any point resumes at the first missing run.
+barrier between the two copies is measured. Each run starts as soon as the run it reads (its
+parent's stored weights and mask) has landed, so the controls and twins of one level train on
+the other workers while the chain's next round trains (the seeds of a run are one ensemble); a
+chain killed at any point resumes at the first missing run.
 
 Every arm has a training target (train accuracy >= ``target_acc`` at the end of its budget):
 a control that never trains makes "ticket beats reinit" a statement about trainability, not
@@ -148,20 +150,19 @@ def ticket_beats_reinit(ticket: Arm, reinit: Arm, target: float) -> Verdict:
 
 class Lottery(Study):
     name = "lottery"
+    CAPTIONS = {
+        "accuracy_vs_remaining": (
+            "Iterative magnitude pruning: test accuracy against the fraction of weights "
+            "remaining for winning tickets (rewound to their initialization or an early step), "
+            "randomly reinitialized tickets and random masks (mean over seeds, 95% CI bands); "
+            "dashed: the dense network (Frankle & Carbin 2019)."
+        ),
+    }
     Config = LotteryConfig
     PRESETS = PRESETS
 
     def plan(self, cfg: LotteryConfig) -> list[PlannedRun]:
         return chain(cfg)
-
-    def run(self, cfg: LotteryConfig, ctx: StudyContext) -> None:
-        plan = self.plan(cfg)
-        last = plan[-1].tag("round")
-        with ctx.progress("lottery: rounds", last + 1) as tick:
-            for r in range(last + 1):
-                ctx.train_all([p for p in plan if p.tag("round") == r], f"lottery: round {r}")
-                tick()
-        self.measure(cfg, ctx, plan)
 
     def measure(self, cfg: LotteryConfig, ctx: StudyContext, plan: list[PlannedRun]) -> None:
         for p in plan:

@@ -344,6 +344,20 @@ def own_norm_verdict(final: dict[str, dict[str, list[float]]], arms: tuple[Arm, 
 
 class MaxMargin(Study):
     name = "max_margin"
+    CAPTIONS = {
+        "gd_direction": (
+            "Separable logistic regression: left, angle between the iterate and the l2 "
+            "max-margin (SVM) direction against the step for GD and normalized GD; middle, "
+            "1/angle against log t (a straight line is the 1/log t rate of Soudry et al. 2018); "
+            "right, 1 - cos against 1/log t (mean over problems, 95% CI bands; one line style "
+            "per data setting)."
+        ),
+        "margin_gaps": (
+            "Margin gap 1 - gamma(w_t) / gamma* of each method measured in the norm of its own "
+            "geometry (GD: l2, coordinate descent: l1, sign descent: l-infinity) against the "
+            "step (mean over problems, 95% CI bands)."
+        ),
+    }
     Config = MaxMarginConfig
     PRESETS = PRESETS
 

@@ -126,6 +126,14 @@ def exponent_verdict(what: str, claim_id: str, fits: list[Slope], tol: float,
 
 class NTKWidth(Study):
     name = "ntk_width"
+    CAPTIONS = {
+        "movement_vs_width": (
+            "Relative movement of the parameters and of the empirical tangent kernel from "
+            "initialization against width, trained to the same training loss, NTK and standard "
+            "parameterizations (mean over seeds, 95% CI bands); dashed: the width^-1/2 guide of "
+            "Jacot et al. (2018) and Lee et al. (2019)."
+        ),
+    }
     Config = NTKWidthConfig
     PRESETS = PRESETS
 

@@ -223,6 +223,22 @@ def phase_diagram(points: int) -> dict[str, Any]:
 
 class OverparamEM(Study):
     name = "overparam_em"
+    CAPTIONS = {
+        "success_rates": (
+            "Population EM for a two-component Gaussian mixture: fraction of random starts "
+            "reaching the true parameters against the separation ||theta*||, for Model 1 "
+            "(weights fixed to the truth) and the over-parameterized Model 2 (weights learned), "
+            "per true weight w* and dimension d (Xu, Hsu & Maleki 2018)."
+        ),
+        "model1_phase": (
+            "d = 1, Model 1: fraction of N(0, 1) starts that end in the spurious fixed point, "
+            "over the true weight w* and the separation ||theta*||."
+        ),
+        "model1_starts_d2*": (
+            "d = 2, Model 1: starts that reach the truth (dots) and that fail (crosses); "
+            "dashed: the hyperplane orthogonal to theta*."
+        ),
+    }
     Config = OverparamEMConfig
     PRESETS = PRESETS
 

@@ -279,6 +279,19 @@ def equivalence_verdict(a: ArmResult, b: ArmResult, margin: float, target: float
 
 class RandomLabels(Study):
     name = "random_labels"
+    CAPTIONS = {
+        "training_curves": (
+            "Training loss (left) and training accuracy (right) along training for true labels, "
+            "partially and fully random labels, and shuffled, random and Gaussian inputs (mean "
+            "over seeds; dashed: with weight decay); dotted: the fit target (Zhang et al. "
+            "2017)."
+        ),
+        "corruption": (
+            "Left: epochs to fit the training set against the fraction of wrong labels. Right: "
+            "test error against the same fraction, with chance marked (mean over seeds, 95% CI "
+            "bands; cf. Zhang et al. 2017, Fig. 1b-c)."
+        ),
+    }
     Config = RandomLabelsConfig
     PRESETS = {"quick": QUICK, "paper": PAPER}
 

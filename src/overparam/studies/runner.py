@@ -133,7 +133,7 @@ def run_study(study: Any, preset: str = "quick", overrides: Sequence[str] = (),
         directory = ctx.figure_dir(study.name)
         (directory / "study.json").write_text(study_json(study.name, preset, cfg))
         study.run(cfg, ctx)
-        report = study.analyze(cfg, ctx, preset).finalize()
+        report = study.report(cfg, ctx, preset)
     report.wall_s = time.perf_counter() - t0
     report.overrides = tuple(overrides)
     report.wall_s = record_settings(directory, preset, overrides, cfg, report.wall_s,
@@ -199,7 +199,7 @@ def reanalyze(study: Study, out: Path) -> tuple[StudyReport, Path] | None:
     with RunStore(Path(out) / "runs.sqlite") as store:
         ctx = StudyContext(Path(out), store, readonly=True)
         try:
-            report = study.analyze(cfg, ctx, preset).finalize()
+            report = study.report(cfg, ctx, preset)
         except Missing as e:
             report = partial_report(study, cfg, preset, store, str(e))
     from overparam.config import canonical_json

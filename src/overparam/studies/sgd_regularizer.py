@@ -131,6 +131,15 @@ ARMS = ("SB", "LB", "LB + micro-batch penalty", "LB + full-batch penalty")
 
 class SGDRegularizer(Study):
     name = "sgd_regularizer"
+    CAPTIONS = {
+        "sgd_regularizer": (
+            "Left: test accuracy at equal steps and learning rate for small- and large-batch "
+            "SGD, large batch with the micro-batch gradient penalty, and the controls (each "
+            "seed a dot; mean with 95% CI). Right: the penalty term mean_j ||grad L_j||^2 along "
+            "training (median over seeds, moving mean): the term SGD's modified loss adds "
+            "(Smith et al. 2021)."
+        ),
+    }
     Config = SGDRegularizerConfig
     PRESETS = PRESETS
 

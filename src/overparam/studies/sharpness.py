@@ -141,6 +141,18 @@ def joint_verdict(batch: list[float], lam: list[float], test: list[float],
 
 class Sharpness(Study):
     name = "sharpness"
+    CAPTIONS = {
+        "sharpness_vs_test_acc": (
+            "Top Hessian eigenvalue against test accuracy, each run stopped at the same "
+            "training loss, colored by batch size (Keskar et al. 2017's comparison at matched "
+            "loss)."
+        ),
+        "perturbation": (
+            "Relative training-loss increase under Gaussian weight noise of magnitude sigma for "
+            "the small- and large-batch networks (mean over seeds, 95% CI), left at matched "
+            "training loss, right after the blueprint's fixed epochs."
+        ),
+    }
     Config = SharpnessConfig
     PRESETS = {"quick": SharpnessConfig(**dataclasses.asdict(QUICK)),
                "paper": SharpnessConfig(**dataclasses.asdict(PAPER))}
@@ -333,6 +345,7 @@ class Sharpness(Study):
         rep.figures.append(save(fig, ctx.figure_dir(self.name), "sharpness_vs_test_acc"))
         fig, axes = figure(10, 4, ncols=2)
         for ax, matched in zip(axes, (True, False)):
+            lowest = 0.0
             for key, label in zip(self._keys(cfg, matched), (f"batch {cfg.small_batch}",
                                                               f"batch {cfg.large_batch}")):
                 means = np.array([q["gaussian"]["mean"] for q in m[key]["probes"]])
@@ -341,8 +354,11 @@ class Sharpness(Study):
                             yerr=[[100 * (s.mean - s.ci_low) for s in sums],
                                   [100 * (s.ci_high - s.mean) for s in sums]],
                             fmt="o-", capsize=3, label=label)
+                lowest = min(lowest, *(100 * s.ci_low for s in sums))
             ax.set_xscale("log")
             ax.set_yscale("symlog", linthresh=1.0)
+            # the increase is positive but for noise: show below 0 only as far as an interval
+            ax.set_ylim(bottom=1.3 * lowest if lowest < -0.5 else -0.5)
             ax.set_xlabel("noise magnitude sigma")
             ax.set_ylabel("relative training-loss increase (%)")
             ax.set_title("matched training loss" if matched else "fixed epochs (blueprint)",
