@@ -7,7 +7,7 @@ from overparam.report.figures import figure, tick_label, tidy_log_ticks
 
 def test_tick_label():
     assert [tick_label(v) for v in (2e-5, 1e-4, 0.002, 0.05, 20, 300, 1e5, 2e6)] == [
-        "$2\\times10^{-5}$", "0.0001", "0.002", "0.05", "20", "300", "$10^{5}$",
+        "$2\\times10^{-5}$", "0.0001", "0.002", "0.05", "20", "300", "100,000",
         "$2\\times10^{6}$"]
     assert tick_label(0) == "" and tick_label(float("nan")) == ""
 

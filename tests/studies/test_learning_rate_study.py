@@ -12,11 +12,11 @@ from scipy.stats import spearmanr
 
 from overparam.cli import main
 from overparam.errors import ConfigError
+from overparam.stats import spearman_permutation
 from overparam.studies.base import apply_overrides
 from overparam.studies.learning_rate import (
     PRESETS,
     LearningRate,
-    spearman_permutation,
     stability_verdicts,
 )
 from overparam.studies.verdicts import finalize

@@ -180,20 +180,22 @@ def lanczos_tridiag(matvec: Callable[[torch.Tensor], torch.Tensor], v0: torch.Te
     p = v0.numel()
     # the basis grows by doubling: a p x m block allocated up front costs more than the
     # products for the few steps that usually suffice
-    V = torch.empty(p, min(m, 16), dtype=torch.float64, device=v0.device)
+    # rows are the basis vectors, so the first j rows are one contiguous block
+    Q = torch.empty(min(m, 16), p, dtype=torch.float64, device=v0.device)
     alpha, beta = [], []
     v = v0.to(torch.float64)
     v = v / v.norm()
     for j in range(m):
-        if j == V.shape[1]:
-            V = torch.cat([V, torch.empty(p, min(V.shape[1], m - j), dtype=V.dtype,
-                                          device=V.device)], dim=1)
-        V[:, j] = v
+        if j == Q.shape[0]:
+            Q = torch.cat([Q, torch.empty(min(Q.shape[0], m - j), p, dtype=Q.dtype,
+                                          device=Q.device)], dim=0)
+        Q[j] = v
         w = matvec(v).to(torch.float64)
         a = float(torch.dot(w, v))
         alpha.append(a)
-        w = w - V[:, :j + 1] @ (V[:, :j + 1].T @ w)
-        w = w - V[:, :j + 1] @ (V[:, :j + 1].T @ w)  # twice is enough (Giraud et al. 2005)
+        B = Q[:j + 1]
+        w = w - (B @ w) @ B
+        w = w - (B @ w) @ B  # twice is enough (Giraud et al. 2005)
         b = float(w.norm())
         beta.append(b)
         if callback is not None and callback(np.array(alpha), np.array(beta), j):
@@ -202,7 +204,7 @@ def lanczos_tridiag(matvec: Callable[[torch.Tensor], torch.Tensor], v0: torch.Te
             break
         v = w / b
     k = len(alpha)
-    return np.array(alpha), np.array(beta), V[:, :k]
+    return np.array(alpha), np.array(beta), Q[:k].T
 
 
 def _ritz(alpha: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -27,13 +27,15 @@ def band(ax, x: Sequence[float], mean: Sequence[float], lo: Sequence[float],  # 
 
 
 def tick_label(value: float) -> str:
-    """A log-axis tick label: plain digits from 0.0001 to 99,999 (``0.02``, ``300``), else a
+    """A log-axis tick label: plain digits from 0.0001 to 999,999 (``0.02``, ``300``, ``20,000``), else a
     power of ten with one significant digit (``2×10⁻⁵``), never a sum of both."""
     import math
 
     if value <= 0 or not math.isfinite(value):
         return ""
-    if 1e-4 <= value < 1e5:
+    if 1e4 <= value < 1e6 and value == round(value):
+        return f"{int(round(value)):,}"
+    if 1e-4 <= value < 1e4:
         return f"{value:g}"
     exp = math.floor(math.log10(value) + 1e-9)
     mant = round(value / 10 ** exp, 1)
@@ -47,11 +49,11 @@ def tidy_log_ticks(ax) -> None:  # noqa: ANN001
     labels that overlap); wider ones keep one label per decade and unlabelled minor ticks."""
     import math
 
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
 
     for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
-        if axis.get_scale() != "log":
-            continue
+        if axis.get_scale() != "log" or isinstance(axis.get_major_locator(), FixedLocator):
+            continue  # not log, or ticks the figure placed itself
         lo, hi = sorted(limits)
         if lo <= 0 or not math.isfinite(hi):
             continue

@@ -30,6 +30,7 @@ REGISTRY = MappingProxyType({
     "lazy_rich": "overparam.studies.lazy_rich:LazyRich",
     "random_labels": "overparam.studies.random_labels:RandomLabels",
     "inductive_bias": "overparam.studies.inductive_bias:InductiveBias",
+    "sparse_training": "overparam.studies.sparse_training:SparseTraining",
     "min_norm": "overparam.studies.min_norm:MinNorm",
     "max_margin": "overparam.studies.max_margin:MaxMargin",
     "mirror_descent": "overparam.studies.mirror_descent:MirrorDescent",

@@ -446,6 +446,8 @@ class DoubleDescent(Study):
         band(ax, ns, [100 * s.mean for s in sums], [100 * s.ci_low for s in sums],
              [100 * s.ci_high for s in sums], "test error")
         ax.set_xscale("log")
+        ax.set_xticks(ns, [f"{n:,}" for n in ns])  # a label at every sample size trained
+        ax.minorticks_off()
         ax.set_xlabel("training samples")
         ax.set_ylabel("test error (%)")
         ax.set_title(f"Sample-wise: {self._model(cfg, cfg.samplewise_width)}")

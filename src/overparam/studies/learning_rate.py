@@ -24,8 +24,6 @@ about 1 minute on 2 busy CPU cores (33 s of CPU time).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +31,7 @@ import numpy as np
 
 from overparam.config import OptimConfig
 from overparam.errors import ConfigError
-from overparam.stats import summarize
+from overparam.stats import spearman_permutation, summarize
 from overparam.studies.base import PlannedRun, Study, StudyContext, StudyReport, Table, Verdict
 from overparam.studies.settings import Training
 from overparam.studies.verdicts import Arm, loss_arm
@@ -83,26 +81,6 @@ PRESETS = {
 
 
 # -- statistics and verdicts: plain numbers in --------------------------------------------------
-def spearman_permutation(x: Sequence[float], y: Sequence[float], n_perm: int = 10000,
-                         seed: int = 0) -> tuple[float, float, float]:
-    """Spearman's rho (Pearson correlation of average ranks), its two-sided permutation p-value
-    ``(1 + #{|rho_perm| >= |rho|}) / (1 + n_perm)`` over random permutations of ``y``, and
-    scipy's asymptotic p-value."""
-    from scipy.stats import rankdata, spearmanr
-
-    rx, ry = rankdata(x), rankdata(y)
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    denom = math.sqrt(float(rx @ rx) * float(ry @ ry))
-    if denom == 0:
-        return float("nan"), float("nan"), float("nan")
-    rho = float(rx @ ry) / denom
-    g = np.random.default_rng(seed)
-    perms = np.argsort(g.random((n_perm, len(ry))), axis=1)
-    null = (ry[perms] @ rx) / denom
-    p = (1 + int(np.sum(np.abs(null) >= abs(rho) - 1e-12))) / (1 + n_perm)
-    return rho, float(p), float(spearmanr(x, y).pvalue)
-
-
 def rho_verdict(measure: str, key: str, lrs: list[float], values: list[float],
                 arms: tuple[Arm, ...], n_perm: int) -> tuple[Verdict, dict[str, float]]:
     """Larger learning rates, flatter minima: Spearman rho(eta, measure) < 0 over all runs."""

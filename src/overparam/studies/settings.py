@@ -16,7 +16,7 @@ from overparam.config import LR_SCALINGS, DataConfig, ModelConfig, OptimConfig, 
 from overparam.errors import ConfigError
 
 
-def _help(default: Any, text: str) -> Any:
+def described(default: Any, text: str) -> Any:
     """A field with its meaning, shown by ``overparam show STUDY``."""
     return field(default=default, metadata={"help": text})
 
@@ -25,17 +25,17 @@ def _help(default: Any, text: str) -> Any:
 class Training:
     """The shared settings; each field's ``help`` is what ``overparam show`` prints for it."""
 
-    data: str = _help("mnist1d", "data set (see `overparam list`)")
-    n_train: int = _help(0, "training examples, a seeded subset; 0: the whole training set")
-    epochs: int = _help(20, "passes over the training set per run")
-    batch_size: int = _help(128, "mini-batch size")
-    lr: float = _help(0.01, "learning rate at batch size base_batch")
-    lr_scaling: str = _help("linear", "how the LR follows the batch size: linear, sqrt or none")
-    base_batch: int = _help(128, "the batch size at which lr is given")
-    momentum: float = _help(0.9, "heavy-ball momentum, in [0, 1)")
-    optimizer: str = _help("sgd", "sgd, adam or gd (full batch)")
-    schedule: str = _help("cosine", "learning-rate schedule: cosine (annealed to 0) or constant")
-    seeds: int = _help(3, "replicates per configuration, seeds 0..seeds-1 (a count; "
+    data: str = described("mnist1d", "data set (see `overparam list`)")
+    n_train: int = described(0, "training examples, a seeded subset; 0: the whole training set")
+    epochs: int = described(20, "passes over the training set per run")
+    batch_size: int = described(128, "mini-batch size")
+    lr: float = described(0.01, "learning rate at batch size base_batch")
+    lr_scaling: str = described("linear", "how the LR follows the batch size: linear, sqrt or none")
+    base_batch: int = described(128, "the batch size at which lr is given")
+    momentum: float = described(0.9, "heavy-ball momentum, in [0, 1)")
+    optimizer: str = described("sgd", "sgd, adam or gd (full batch)")
+    schedule: str = described("cosine", "learning-rate schedule: cosine (annealed to 0) or constant")
+    seeds: int = described(3, "replicates per configuration, seeds 0..seeds-1 (a count; "
                           "`overparam train --seeds` takes ids)")
 
     def check(self) -> None:

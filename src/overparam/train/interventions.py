@@ -51,6 +51,7 @@ REGISTRY = MappingProxyType({
     "snapshot": "overparam.train.interventions:Snapshot",
     "data_order": "overparam.train.interventions:DataOrder",
     "mask": "overparam.sparsity.lottery:Mask",
+    "dynamic_sparse": "overparam.sparsity.dst:DynamicSparse",
 })
 
 
