@@ -217,6 +217,10 @@ def test_a_study_run_records_its_study_and_shared_runs_keep_the_first(tmp_path):
     table = results.seed_table(tmp_path, "edge_of_stability")
     assert len(table) == n and set(table["study"]) == {"edge_of_stability"}
     assert {"tag.arm.label", "tag.arm.lr"} <= set(table.columns)  # the plan's labels
+    # the study's directory holds the same per-seed table, written with its report
+    written = pd.read_csv(tmp_path / "edge_of_stability" / "seeds.csv")
+    assert list(written["run_id"]) == list(table["run_id"])
+    assert np.allclose(written["test_acc"], table["test_acc"])
     # as if another study had trained one of these runs first: the plan still finds it
     victim = table["run_id"].iloc[0]
     with sqlite3.connect(tmp_path / "runs.sqlite") as c:

@@ -31,6 +31,8 @@ REGISTRY = MappingProxyType({
     "random_labels": "overparam.studies.random_labels:RandomLabels",
     "inductive_bias": "overparam.studies.inductive_bias:InductiveBias",
     "sparse_training": "overparam.studies.sparse_training:SparseTraining",
+    "label_noise": "overparam.studies.label_noise:LabelNoise",
+    "fairness": "overparam.studies.fairness:Fairness",
     "min_norm": "overparam.studies.min_norm:MinNorm",
     "max_margin": "overparam.studies.max_margin:MaxMargin",
     "mirror_descent": "overparam.studies.mirror_descent:MirrorDescent",

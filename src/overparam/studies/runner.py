@@ -138,7 +138,7 @@ def run_study(study: Any, preset: str = "quick", overrides: Sequence[str] = (),
     report.overrides = tuple(overrides)
     report.wall_s = record_settings(directory, preset, overrides, cfg, report.wall_s,
                                     trained=len(planned) - stored)
-    return report, report.write(directory)
+    return report, write_report(report, out, directory)
 
 
 SETTINGS = "settings.json"
@@ -210,7 +210,21 @@ def reanalyze(study: Study, out: Path) -> tuple[StudyReport, Path] | None:
         report.overrides = tuple(str(o) for o in settings.get("overrides") or ())
         wall = settings.get("wall_s")
         report.wall_s = float(wall) if isinstance(wall, (int, float)) else None
-    return report, report.write(Path(out) / study.name)
+    return report, write_report(report, Path(out), Path(out) / study.name)
+
+
+def write_report(report: StudyReport, out: Path, directory: Path) -> Path:
+    """The study's report files, and ``seeds.csv``: one row per stored run of the study
+    (configuration x seed; settings, final metrics, the plan's labels), when it trained any."""
+    from overparam.results import seed_table
+
+    path = report.write(directory)
+    table = seed_table(out, report.study)
+    if len(table):
+        tmp = directory / "seeds.csv.tmp"
+        table.to_csv(tmp, index=False)
+        tmp.replace(directory / "seeds.csv")
+    return path
 
 
 def partial_report(study: Study, cfg: Any, preset: str, store: RunStore, first_missing: str

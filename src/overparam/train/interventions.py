@@ -6,7 +6,9 @@ and a worker rebuilds it by ``kind`` from :data:`REGISTRY`, a plain dict of ``"m
 paths. ``start(run)`` returns its live side, an :class:`Active`, whose hooks the loop calls:
 
 * ``loss(step)``: an extra loss term per member ``[K]``, added to that member's batch loss
-  (``step.idx`` holds the batch's sample indices, so per-sample parameters work);
+  (``step.idx`` holds the batch's sample indices, so per-sample parameters work); an Active
+  whose class sets ``replaces_loss = True`` returns instead each member's *whole* loss, used in
+  place of the batch mean (SOP, :mod:`overparam.train.sop`; at most one per run, autograd path);
 * ``post_backward(step)``: gradients are in ``.grad`` of the stacked parameters;
 * ``post_step(step)``: after the optimizer step (re-apply a mask, measure, freeze a member);
 * ``epoch_end(run, epoch, metrics)``; ``should_stop(step)``: end the run now;
@@ -52,6 +54,7 @@ REGISTRY = MappingProxyType({
     "data_order": "overparam.train.interventions:DataOrder",
     "mask": "overparam.sparsity.lottery:Mask",
     "dynamic_sparse": "overparam.sparsity.dst:DynamicSparse",
+    "sop": "overparam.train.sop:SparseOverparam",
 })
 
 
@@ -142,7 +145,12 @@ class Step:
 
 
 class Active:
-    """The live side of an intervention in one run; every hook is a no-op unless overridden."""
+    """The live side of an intervention in one run; every hook is a no-op unless overridden.
+
+    ``replaces_loss``: ``loss(step)`` is each member's whole loss ``[K]`` (not an extra term).
+    """
+
+    replaces_loss: bool = False
 
     def loss(self, step: Step) -> torch.Tensor | None:
         return None

@@ -5,7 +5,9 @@ mini-batch order from ``derive_seed(seed, "order")`` (a fresh permutation each e
 batch smaller when B does not divide n, like a shuffling DataLoader without ``drop_last``). Data
 sit on the device and are indexed directly. The loss of a step is
 ``sum_k (mean_b loss(f_k(x_kb), y_kb) + extra_k)``, so each member receives its own gradient;
-``extra_k`` is the sum of the interventions' loss terms.
+``extra_k`` is the sum of the interventions' loss terms. An intervention that replaces the loss
+(``Active.replaces_loss``, e.g. SOP's) supplies the whole ``[K]`` loss in place of the batch mean
+(extra terms are still added); at most one may, and only on the autograd path.
 
 The interventions of ``cfg`` (:mod:`overparam.train.interventions`) are started once the members
 are built and before the optimizer is; the loop calls their hooks at each step (extra loss,
@@ -148,6 +150,8 @@ def train(cfg: TrainConfig, seeds: list[int], data: Dataset | None = None,
               [torch.Generator().manual_seed(derive_seed(s, "order")) for s in seeds],
               WeightStore(weights_dir) if weights_dir is not None else None)
     actives = start_all(run)
+    if sum(a.replaces_loss for a in actives) > (0 if ens.fused else 1):
+        raise ValueError("at most one intervention may replace the loss, on the autograd path")
     task = run.task
     opt = make_optimizer(cfg.optim, ens.parameters(), lr)
     K = len(seeds)
@@ -179,8 +183,10 @@ def train(cfg: TrainConfig, seeds: list[int], data: Dataset | None = None,
                 losses = per_sample_loss(out, yb, task)
             st = Step(run, opt, epoch, step, idx, xb, yb, out, losses) if actives else None
             if not ens.fused:
-                extra = [e for a in actives if (e := a.loss(st)) is not None]
-                total = losses.sum() / idx.shape[1]
+                terms = [(a, e) for a in actives if (e := a.loss(st)) is not None]
+                extra = [e for a, e in terms if not a.replaces_loss]
+                whole = [e for a, e in terms if a.replaces_loss]
+                total = whole[0].sum() if whole else losses.sum() / idx.shape[1]
                 (total + sum(extra).sum() if extra else total).backward()
             for a in actives:
                 a.post_backward(st)
