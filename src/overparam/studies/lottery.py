@@ -255,6 +255,9 @@ class Lottery(Study):
         s = summarize(dense_acc)
         ax.axhline(100 * s.mean, color="k", ls="--", lw=1, label="dense")
         ax.set_xscale("log")
+        levels = sorted(100 * d for d in cfg.targets)
+        ax.set_xticks(levels, [f"{v:g}" for v in levels])  # a label at every pruning level
+        ax.minorticks_off()
         ax.invert_xaxis()
         ax.set_xlabel("weights remaining (%)")
         ax.set_ylabel("test accuracy (%)")
