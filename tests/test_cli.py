@@ -514,3 +514,35 @@ def test_export_wiring(tmp_path, capsys, monkeypatch):
                  str(tmp_path / "d")]) == 0
     assert calls == [(tmp_path, "parquet", str(tmp_path / "d"))]
     assert capsys.readouterr().out.strip() == str(tmp_path / "d" / "runs.parquet")
+
+
+def test_reproduce_runs_the_studies_that_train_nothing_beside(tmp_path, capsys, monkeypatch):
+    """With a pool of two workers the computed-only studies run in a second, low-priority
+    process; the combined verdicts equal those of everything in turn, in-process."""
+    import overparam.studies
+    from tests.studies.test_max_margin_study import TINY as MM
+    from tests.studies.test_overparam_em_study import TINY as EM
+    from tests.studies.test_studies import TINY
+
+    names = ("optimizers", "max_margin", "overparam_em")
+    monkeypatch.setattr(overparam.studies, "REGISTRY",
+                        {k: v for k, v in overparam.studies.REGISTRY.items() if k in names})
+    sets = {"optimizers": TINY["optimizers"], "max_margin": MM, "overparam_em": EM}
+    argv = [x for s, items in sets.items() for item in items for x in ("--set", f"{s}.{item}")]
+    verdicts = {}
+    for workers in ("1", "2"):
+        out = tmp_path / workers
+        assert main(["reproduce", "--out", str(out), "--workers", workers, *argv]) == 0
+        err = capsys.readouterr().err
+        besides = [line for line in err.splitlines() if line.endswith("(beside)")]
+        if workers == "2":
+            assert "study 1/1: optimizers" in err and "beside the others" in err
+            assert [b.split(":")[0] for b in besides] == ["max_margin", "overparam_em"]
+        else:
+            assert "study 3/3: overparam_em" in err and not besides
+        verdicts[workers] = [{k: r[k] for k in ("study", "claim_id", "verdict", "statistic")}
+                             for r in json.loads((out / "verdicts.json").read_text())]
+        text = (out / "report.md").read_text()
+        assert text.index("### optimizers") < text.index("### max_margin") < text.index(
+            "### overparam_em")  # the registry's order, wherever a study ran
+    assert verdicts["1"] == verdicts["2"]

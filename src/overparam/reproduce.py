@@ -76,21 +76,120 @@ def write_reproduce_report(out: Path, preset: str, studies: Mapping[str, Any],
     self-contained ``out/report.html``. Finished runs are read from the store, so a second call
     only rewrites the reports. With ``show_progress``, stderr gets ``study k/N: NAME`` before
     each study and ``NAME: 3 SUPPORTED, 1 NOT SUPPORTED, 2 INCONCLUSIVE in 85 s`` after it (the
-    study's own Holm family; the combined report adjusts over all claims together)."""
+    study's own Holm family; the combined report adjusts over all claims together).
+
+    With a pool of two or more workers, the studies that train nothing (closed forms and exact
+    labs, computed in one process) run *beside* the others, one after another in a second
+    process at the lowest CPU priority (``nice 19``): they take the cycles the training studies
+    leave idle (single-process phases, the tail of a stage) and delay them hardly at all. They
+    write only their computed results; SQLite serializes the two writers. Their numbers do not
+    depend on where they ran (each is a deterministic computation, cached by its settings)."""
     from overparam.progress import duration, note
     from overparam.studies.runner import run_study
 
     out.mkdir(parents=True, exist_ok=True)
     overrides = overrides or {}
     t0 = time.perf_counter()
-    reports = {}
-    for k, (name, cls) in enumerate(studies.items(), 1):
-        note(f"study {k}/{len(studies)}: {name}", show_progress)
-        reports[name], _ = run_study(cls(), preset, overrides.get(name, []), out, device,
-                                     show_progress=show_progress, executor=executor)
+    beside = ({n: c for n, c in studies.items() if trains_nothing(c, preset, overrides.get(n, []))}
+              if getattr(executor, "workers", 1) >= 2 else {})
+    in_turn = {n: c for n, c in studies.items() if n not in beside}
+    reports: dict[str, Any] = {}
+    lane = BesideLane(out, preset, overrides, device, beside) if beside else None
+    if lane is not None:
+        note(f"beside the others, at low CPU priority (they train nothing): {', '.join(beside)}",
+             show_progress)
+
+    def summary(name: str, tag: str = "") -> None:
         note(f"{name}: {verdict_counts(reports[name].verdicts)} in "
-             f"{duration(reports[name].wall_s or 0.0)}", show_progress)
-    return write_combined_report(out, preset, reports, time.perf_counter() - t0)
+             f"{duration(reports[name].wall_s or 0.0)}{tag}", show_progress)
+
+    try:
+        for k, (name, cls) in enumerate(in_turn.items(), 1):
+            note(f"study {k}/{len(in_turn)}: {name}", show_progress)
+            reports[name], _ = run_study(cls(), preset, overrides.get(name, []), out, device,
+                                         show_progress=show_progress, executor=executor)
+            summary(name)
+            for done in (lane.finished() if lane is not None else []):
+                reports[done[0]] = done[1]
+                summary(done[0], " (beside)")
+        for name, report in (lane.rest() if lane is not None else []):
+            reports[name] = report
+            summary(name, " (beside)")
+    except BaseException:
+        if lane is not None:  # do not wait for the beside study under way
+            lane.close(wait=False)
+        raise
+    if lane is not None:
+        lane.close()
+    ordered = {name: reports[name] for name in studies}
+    return write_combined_report(out, preset, ordered, time.perf_counter() - t0)
+
+
+def trains_nothing(cls: type, preset: str, overrides: Sequence[str]) -> bool:
+    """Whether a study plans no training run at these settings (it only computes)."""
+    study = cls()
+    return not study.plan(study.config(preset, overrides))
+
+
+def _lowest_priority() -> None:
+    """A beside worker's start: nice 19 and one torch thread."""
+    import os
+
+    from overparam.runtime import configure_process
+
+    try:
+        os.nice(19)
+    except OSError:  # not permitted here: it only runs at normal priority
+        pass
+    configure_process()
+
+
+def run_beside(path: str, preset: str, overrides: list[str], out: str, device: str) -> Any:
+    """Run the study class at ``path`` (``"module:Class"``) in this (beside) process."""
+    import importlib
+
+    from overparam.studies.runner import run_study
+
+    module, attr = path.split(":")
+    cls = getattr(importlib.import_module(module), attr)
+    report, _ = run_study(cls(), preset, overrides, Path(out), device)
+    return report
+
+
+class BesideLane:
+    """Studies run one after another in a second process at the lowest CPU priority."""
+
+    def __init__(self, out: Path, preset: str, overrides: Mapping[str, list[str]],
+                 device: str, studies: Mapping[str, type]):
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.pool = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"),
+                                        initializer=_lowest_priority)
+        self.futures = [(name, self.pool.submit(
+            run_beside, f"{cls.__module__}:{cls.__qualname__}", preset,
+            list(overrides.get(name, [])), str(out), device)) for name, cls in studies.items()]
+
+    def finished(self) -> list[tuple[str, Any]]:
+        """The studies finished since the last call, in order (a study's error is raised)."""
+        out = []
+        while self.futures and self.futures[0][1].done():
+            name, future = self.futures.pop(0)
+            out.append((name, future.result()))
+        return out
+
+    def rest(self) -> list[tuple[str, Any]]:
+        """Wait for the remaining studies, in order."""
+        out = []
+        while self.futures:
+            name, future = self.futures.pop(0)
+            out.append((name, future.result()))
+        return out
+
+    def close(self, wait: bool = True) -> None:
+        for _, future in self.futures:
+            future.cancel()
+        self.pool.shutdown(wait=wait, cancel_futures=True)
 
 
 def write_combined_report(out: Path, preset: str, reports: Mapping[str, Any],

@@ -228,16 +228,42 @@ class StudyContext:
         if self.readonly:
             raise RuntimeError("a read-only study context trains nothing")
         todo = [(p, seeds) for p in plan if (seeds := self.missing(p))]
+        executor = self.executor or LocalExecutor()
+        if getattr(executor, "workers", 1) >= 2 and len(todo) > 2:
+            # longest first (Graham's LPT rule): a long task queued last would leave a worker
+            # idle at the end of the stage
+            todo.sort(key=lambda t: -self.cost(t[0].config, len(t[1])))
         tasks = [(to_canonical_dict(p.config), seeds, self.device, str(self.weights_dir))
                  for p, seeds in todo]
         index = {canonical_json(p.config): i for i, (p, _) in enumerate(todo)}
         after = [{index[a] for a in map(canonical_json, ancestors(p.config)) if a in index}
                  for p, _ in todo]
-        executor = self.executor or LocalExecutor()
         with self.progress(label, len(tasks)) as tick:
             for task, out in executor.run(train_task, tasks, after):
                 self.ingest(task[0], out, study=study)
                 tick()
+
+    def cost(self, cfg: TrainConfig, seeds: int) -> float:
+        """A training run's relative cost, to order a stage: samples processed x seeds x the
+        model's parameters (x2 on the autograd path)."""
+        import math
+
+        import torch
+
+        from overparam.models import build
+        from overparam.train.loop import output_count
+
+        data = self.data(cfg.data)
+        n = data.n_train
+        batch = cfg.resolved_batch_size(n)
+        steps = cfg.steps if cfg.steps is not None else cfg.epochs * math.ceil(n / batch)
+        try:
+            with torch.device("meta"):
+                params = sum(p.numel() for p in build(cfg.model.name, data.input_shape,
+                                                      output_count(data)).parameters())
+        except (RuntimeError, NotImplementedError, TypeError):  # a model meta cannot build
+            params = 1
+        return steps * batch * seeds * params * (2.0 if cfg.needs_autograd else 1.0)
 
     def ingest(self, config: dict[str, Any], results: list[dict[str, Any]],
                study: str | None = None) -> None:
