@@ -125,7 +125,8 @@ td.study{min-width:8.5em;overflow-wrap:normal}
 white-space:nowrap;color:#fff}
 .chip.ok{background:#1b7f3b}.chip.no{background:#b3261e}.chip.inc{background:#a86b00}
 img{max-width:100%;height:auto}
-img.thumb{width:110px;border:1px solid #dde}
+img.thumb{width:110px;max-width:none;border:1px solid #dde}
+td.thumb{min-width:112px}
 .figs{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,520px),1fr));gap:1em}
 figure{margin:0;border:1px solid #dde;padding:.4em;background:#fafbfc}
 figcaption{font-size:.88em;color:#333;margin-top:.3em}
@@ -343,8 +344,8 @@ def combined_page(out: Path, title: str, reports: Mapping[str, Any], verdicts: S
             f"<td>{_esc(v.claim)}</td>"
             f"<td>{_esc(v.blueprint or '—')}</td><td>{_esc(v.ours or '—')}</td>"
             f"<td>{chip(v.mark)}</td><td>{_esc(controls_text(v))}</td>"
-            + (f'<td>{link}<img class="thumb" alt="{_esc(cap)}" src="{thumb}"></a></td>'
-               if thumb else "<td></td>") + "</tr>")
+            + (f'<td class="thumb">{link}<img class="thumb" alt="{_esc(cap)}" src="{thumb}">'
+               "</a></td>" if thumb else "<td></td>") + "</tr>")
     body.append('<div class="scroll"><table class="claims"><thead><tr><th>study</th><th>claim'
                 "</th><th>source's figure</th><th>ours [95% CI]</th><th>verdict</th>"
                 "<th>controls</th><th>figure</th></tr></thead><tbody>" + "".join(rows)
