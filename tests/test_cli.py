@@ -423,9 +423,9 @@ def test_workers_1_and_2_store_identical_runs(tmp_path, capsys, monkeypatch):
     pooled = []
     original = ProcessExecutor.run
 
-    def spy(self, fn, tasks):
+    def spy(self, fn, tasks, after=None):
         pooled.append(len(tasks))
-        return original(self, fn, tasks)
+        return original(self, fn, tasks, after)
 
     monkeypatch.setattr(ProcessExecutor, "run", spy)
     got = {}

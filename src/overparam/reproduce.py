@@ -265,10 +265,10 @@ def total_wall_time(out: Path, wall_s: float | None) -> float | None:
 
 
 def study_about(name: str) -> str:
-    """What a registered study tests: the first paragraph of its module's docstring."""
+    """What a registered study tests: its module docstring's first paragraph and question."""
     import importlib
 
-    from overparam.report.html import first_paragraph
+    from overparam.report.html import study_summary
     from overparam.studies import REGISTRY
 
     if name not in REGISTRY:
@@ -277,4 +277,4 @@ def study_about(name: str) -> str:
         module = importlib.import_module(REGISTRY[name].split(":")[0])
     except ImportError:
         return ""
-    return first_paragraph(module.__doc__)
+    return study_summary(module.__doc__)

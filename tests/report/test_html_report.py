@@ -75,7 +75,7 @@ def test_captions_titles_and_verdict_explanations():
     change it."""
     from pathlib import Path
 
-    from overparam.report.html import chip, first_paragraph, what_would_change
+    from overparam.report.html import chip, first_paragraph, study_summary, what_would_change
     from overparam.studies.base import StudyReport
     from overparam.studies.verdicts import Verdict, acc_arm, finalize
 
@@ -91,6 +91,9 @@ def test_captions_titles_and_verdict_explanations():
     assert r.markdown().startswith("## edge_of_stability (quick preset with overrides: "
                                    "epochs=2, seeds=3)\n")
     assert first_paragraph("Title ``x``\nmore.\n\nSecond.") == "Title `x` more."
+    assert study_summary("Title.\n\nOther.\n\nQuestion: does\n``x`` hold?\n\nMore.") == (
+        "Title. Question: does `x` hold?")
+    assert study_summary("Title.\n\nOther.") == "Title."
     assert chip("NOT SUPPORTED") == '<span class="chip no">NOT SUPPORTED</span>'
     missed, sig, weak = finalize([
         Verdict("a beats b", "s", criteria=True, p=0.001, test="Welch",

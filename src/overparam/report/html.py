@@ -229,6 +229,16 @@ def first_paragraph(doc: str | None) -> str:
     return " ".join(para.split()).replace("``", "`")
 
 
+def study_summary(doc: str | None) -> str:
+    """What a study tests, from its module docstring: the first paragraph, and the paragraph
+    that states its question (``Question: ...``) when there is one."""
+    if not doc:
+        return ""
+    paras = doc.strip().split("\n\n")
+    question = next((p for p in paras[1:] if p.lstrip().startswith("Question:")), "")
+    return " ".join(first_paragraph(p) for p in (paras[0], question) if p)
+
+
 def _table(t: Any) -> str:
     head = "".join(f"<th>{_esc(c)}</th>" for c in t.columns)
     rows = []
