@@ -113,3 +113,33 @@ def test_determinism_warning_on_dropout():
     _, x, y = CASES["relu_mlp"]
     with pytest.warns(RuntimeWarning, match="dropout"):
         HessianOperator(model, ce, x, y, train=True)
+
+
+def test_lanczos_does_not_stop_on_the_second_eigenvalue():
+    """A start vector with a 1e-4 component along the top eigenvector (eigenvalues 10 and 9.5
+    on top): the residual rule alone stops on 9.5 with a small residual; two confirming steps
+    see 10 emerge and go on to it (eigenvalues from a dense float64 matrix)."""
+    import numpy as np
+
+    from overparam.probes.hessian import lanczos_top
+
+    p = 200
+    v0 = torch.randn(p, generator=torch.Generator().manual_seed(0), dtype=torch.float64).numpy()
+    v0 /= np.linalg.norm(v0)  # the start lanczos_top draws from the same generator
+    rng = np.random.default_rng(1)
+    lam = np.concatenate([[10.0, 9.5], rng.uniform(0, 6, p - 2)])
+    u = rng.standard_normal(p)
+    u -= (u @ v0) * v0
+    v1 = u / np.linalg.norm(u) + 1e-4 * v0
+    q, _ = np.linalg.qr(np.column_stack([v1 / np.linalg.norm(v1), rng.standard_normal((p, p - 1))]))
+    a = torch.tensor((q * lam) @ q.T)
+    assert np.isclose(np.linalg.eigvalsh(a.numpy())[-1], 10.0)
+
+    def top(confirm):
+        vals, _, ok, _ = lanczos_top(lambda v: a @ v, p, 1, 1e-3, 100,
+                                     torch.Generator().manual_seed(0), torch.device("cpu"),
+                                     False, confirm)
+        return vals[0]
+
+    assert abs(top(0) - 9.5) < 1e-2  # the failure the confirmation exists for
+    assert abs(top(2) - 10.0) < 1e-2

@@ -12,7 +12,12 @@ model changes: not its weights, buffers, training flags or ``.grad``.
   here 2x faster than forward-over-reverse ``jvp(grad)``. Data larger than ``batch_size`` are
   swept in mini-batches per product.
 * ``top_eigenvalues``: Lanczos with full reorthogonalization (Lanczos 1950; Golub & Van Loan
-  2013, 10.1), stopped when every wanted Ritz pair has residual ``|beta_m s_mi| <= tol |theta_i|``;
+  2013, 10.1), stopped when every wanted Ritz pair has residual ``|beta_m s_mi| <= tol |theta_i|``
+  and has kept it, with the wanted Ritz values moving by less than ``tol`` relative, for
+  ``confirm`` (2) more steps: a start vector poor in the top eigenvector can make Lanczos settle
+  first on the next eigenvalue with a small residual (measured on a trained MLP whose top two
+  eigenvalues are 10.0 and 9.5: 1 start in 20 at tol 1e-3 for top-1, 1 in 20 at 1e-2 for top-5,
+  both caught by the two extra steps);
   or power iteration that returns the largest *algebraic* eigenvalues (a shift by the dominant
   magnitude makes the operator positive semi-definite) with deflation for k > 1 (Yao et al. 2020,
   PyHessian, arXiv:1912.07145, use power iteration without the shift).
@@ -216,10 +221,13 @@ def _ritz(alpha: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def lanczos_top(matvec: Callable[[torch.Tensor], torch.Tensor], size: int, k: int, tol: float,
-                max_iter: int, g: torch.Generator, device: torch.device, vectors: bool
-                ) -> tuple[list[float], torch.Tensor | None, bool, list[float]]:
-    """Top-k algebraic eigenpairs by Lanczos with full reorthogonalization."""
+                max_iter: int, g: torch.Generator, device: torch.device, vectors: bool,
+                confirm: int = 2) -> tuple[list[float], torch.Tensor | None, bool, list[float]]:
+    """Top-k algebraic eigenpairs by Lanczos with full reorthogonalization; stops once the
+    residual rule has held for ``confirm`` further steps with the wanted Ritz values unmoved
+    (within ``tol`` relative)."""
     state: dict[str, object] = {"converged": False}
+    held: dict[str, object] = {"top": None, "count": 0}
 
     def check(alpha: np.ndarray, beta: np.ndarray, j: int) -> bool:
         n = len(alpha)
@@ -228,9 +236,14 @@ def lanczos_top(matvec: Callable[[torch.Tensor], torch.Tensor], size: int, k: in
         theta, s = _ritz(alpha, beta)
         top = np.arange(n - 1, n - 1 - k, -1)
         res = np.abs(beta[-1] * s[-1, top])
-        ok = bool(np.all(res <= tol * np.maximum(np.abs(theta[top]), 1e-30)))
+        scale = np.maximum(np.abs(theta[top]), 1e-30)
+        ok = bool(np.all(res <= tol * scale))
+        last = held["top"]
+        steady = ok and last is not None and bool(np.all(np.abs(theta[top] - last) <= tol * scale))
+        held.update(top=theta[top].copy() if ok else None,
+                    count=held["count"] + 1 if steady else 0)
         state.update(converged=ok or n == size, residuals=res.tolist())
-        return ok
+        return ok and held["count"] >= confirm
 
     v0 = torch.randn(size, generator=g, dtype=torch.float64).to(device)
     alpha, beta, V = lanczos_tridiag(matvec, v0, min(max_iter, size), check)
@@ -297,12 +310,15 @@ def top_eigenvalues(model: nn.Module, loss_fn: LossFn, inputs: torch.Tensor,
                     tol: float = 1e-6, max_iter: int = 200, seed: int = 0,
                     return_vectors: bool = False, params: ParamSelector = None,
                     batch_size: int | None = None, weight_decay: float = 0.0,
-                    train: bool = False) -> EigenResult:
+                    train: bool = False, confirm: int = 2) -> EigenResult:
     """The ``k`` largest algebraic eigenvalues of the loss Hessian (see the module docstring).
 
     ``tol``: relative residual bound (Lanczos) or relative change of the Rayleigh quotient between
     iterations (power). ``max_iter``: Lanczos steps, or iterations per eigenvalue (power).
+    ``confirm``: Lanczos steps the stopping rule must keep holding before it stops.
     """
+    if not (isinstance(confirm, int) and confirm >= 0):
+        raise ValueError(f"confirm={confirm!r}: a non-negative integer")
     if method not in ("lanczos", "power"):
         raise ValueError(f"method={method!r}: lanczos or power")
     if k < 1:
@@ -314,7 +330,7 @@ def top_eigenvalues(model: nn.Module, loss_fn: LossFn, inputs: torch.Tensor,
     g = torch.Generator().manual_seed(seed)
     if method == "lanczos":
         vals, vecs, ok, res = lanczos_top(op.matvec, op.size, k, tol, max_iter, g, op.device,
-                                          return_vectors)
+                                          return_vectors, confirm)
     else:
         vals, vecs, ok = power_top(op.matvec, op.size, k, tol, max_iter, g, op.device)
         res = []
