@@ -24,9 +24,7 @@ def test_every_saved_figure_has_a_caption(name):
     stems = saved_stems(name)
     assert stems or name in ("deep_linear",), f"{name}: no figure found"
     for stem in stems:
-        caption = study.CAPTIONS.get(stem) or next(
-            (c for k, c in study.CAPTIONS.items() if k.endswith("*") and stem.startswith(k[:-1])),
-            None)
+        caption = study.caption_for(stem)
         assert caption and len(caption) > 40, f"{name}: figure {stem!r} has no caption"
 
 

@@ -60,16 +60,6 @@ class StudyReport:
         label = f"{self.preset} preset"
         return label + (" with overrides: " + ", ".join(self.overrides) if self.overrides else "")
 
-    def add_figure(self, fig: Any, directory: Path, stem: str, caption: str) -> Path:
-        """Save ``fig`` as ``directory/stem.png`` (and ``.svg``), list it in this report with
-        ``caption`` (what is plotted, over which seeds, what the bands are) and return the PNG."""
-        from overparam.report.figures import save
-
-        path = save(fig, directory, stem)
-        self.figures.append(path)
-        self.captions[stem] = caption
-        return path
-
     def caption(self, stem: str) -> str:
         """The caption of figure ``stem``: the study's own sentence, else one made from the
         stem and the study name (never the bare file name)."""
@@ -150,12 +140,17 @@ class Study:
         rep = self.analyze(cfg, ctx, preset)
         for path in rep.figures:
             stem = Path(path).stem
-            caption = self.CAPTIONS.get(stem) or next(
-                (c for k, c in self.CAPTIONS.items() if k.endswith("*") and
-                 stem.startswith(k[:-1])), None)
+            caption = self.caption_for(stem)
             if caption and not rep.captions.get(stem):
                 rep.captions[stem] = caption
         return rep.finalize()
+
+    @classmethod
+    def caption_for(cls, stem: str) -> str | None:
+        """The caption ``CAPTIONS`` gives figure ``stem`` (exactly, or by a ``prefix*`` key)."""
+        return cls.CAPTIONS.get(stem) or next(
+            (c for k, c in cls.CAPTIONS.items() if k.endswith("*") and stem.startswith(k[:-1])),
+            None)
 
     def run(self, cfg: Any, ctx: StudyContext) -> None:
         plan = self.plan(cfg)
